@@ -1,0 +1,22 @@
+"""tinyseg: a from-scratch NumPy/CuPy rebuild of Zhu et al., *Adversarial Deep Structured Nets
+for Mass Segmentation from Mammograms* (ISBI 2018, arXiv:1710.09288).
+
+    import tinyseg as ts
+    x = ts.Tensor(np.ones((2, 3)), requires_grad=True)
+    y = ts.F.exp(x).sum(); y.backward(); x.grad
+
+Importing tinyseg needs neither CuPy, a GPU nor pydicom.
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from . import functions
+from . import functions as F
+from .autodiff import Op, Parameter, Tensor, as_tensor, is_grad_enabled, no_grad
+from .backend import as_numpy, get_array_module, gpu_available, to_device
+from .gradcheck import GRADCHECK_CASES, check_backward, register_gradcheck
+
+__all__ = ["F", "GRADCHECK_CASES", "Op", "Parameter", "Tensor", "__version__", "as_numpy", "as_tensor",
+           "check_backward", "functions", "get_array_module", "gpu_available", "is_grad_enabled", "no_grad",
+           "register_gradcheck", "to_device"]

@@ -1,0 +1,314 @@
+"""A minimal reverse-mode automatic differentiation engine.
+
+A `Tensor` wraps a raw array (NumPy or CuPy). Calling an `Op` on tensors computes its `forward`
+on the raw arrays and, when gradients are enabled and some input requires one, records the op
+as the `creator` of its outputs. `Tensor.backward()` then walks the recorded graph in reverse
+topological order (iteratively, so a chain of 10,000 ops needs no recursion) and calls each
+op's hand-written `backward`, summing the gradients of tensors that are used more than once.
+
+Only leaves (tensors without a creator that require a gradient, e.g. `Parameter`s or an input
+image with `requires_grad=True`) keep `.grad`; intermediate gradients are dropped as soon as
+they have been used, and the graph is freed after `backward` unless `retain_graph=True`.
+
+See: lessons/01_autodiff.py, tests/test_autodiff.py.
+"""
+from __future__ import annotations
+
+import contextlib
+import weakref
+from typing import Any, Iterator
+
+import numpy as np
+
+from .backend import as_numpy, get_array_module
+
+_grad_enabled = True
+
+
+@contextlib.contextmanager
+def no_grad() -> Iterator[None]:
+    """Context manager in which ops record no graph (inference, optimizer updates)."""
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, False
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
+def is_grad_enabled() -> bool:
+    """True unless inside a `no_grad()` block."""
+    return _grad_enabled
+
+
+def _as_array(x: Any) -> Any:
+    """Raw array of a Tensor, an array, or a Python scalar (as a NumPy array)."""
+    if isinstance(x, Tensor):
+        return x.data
+    if type(x).__module__.startswith("cupy") or isinstance(x, np.ndarray):
+        return x
+    return np.asarray(x)
+
+
+class Tensor:
+    """An array plus the bookkeeping reverse mode needs.
+
+    Args:
+        data: a NumPy or CuPy array (kept as is, no copy), or anything `numpy.asarray` accepts.
+        requires_grad: whether `backward` should compute a gradient for this tensor.
+        name: optional label, shown in `repr` and in gradient-check failures.
+    """
+
+    # Make `ndarray + Tensor` call Tensor.__radd__ instead of broadcasting element by element.
+    __array_priority__ = 1000
+
+    def __init__(self, data: Any, requires_grad: bool = False, name: str | None = None) -> None:
+        if isinstance(data, Tensor):
+            data = data.data
+        self.data = _as_array(data)
+        self.grad: Any = None
+        self.requires_grad = bool(requires_grad)
+        self.creator: Op | None = None
+        self._index = 0  # which output of its creator this tensor is
+        self.name = name
+
+    # -- array-like properties -------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.data.shape)
+
+    @property
+    def dtype(self) -> Any:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return int(self.data.size)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        label = f", name={self.name!r}" if self.name else ""
+        return f"{type(self).__name__}({self.data!r}{label}, requires_grad={self.requires_grad})"
+
+    def numpy(self) -> np.ndarray:
+        """The data as a NumPy array (copied from the GPU when it lives there)."""
+        return as_numpy(self.data)
+
+    def item(self) -> float:
+        """The value of a one-element tensor as a Python float."""
+        return float(as_numpy(self.data).reshape(-1)[0]) if self.size == 1 else _raise_item(self)
+
+    def detach(self) -> Tensor:
+        """A new leaf tensor sharing this tensor's data, cut from the graph."""
+        return Tensor(self.data)
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+    # -- reverse mode ------------------------------------------------------------------------
+    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) · grad into `.grad` of every leaf that requires a gradient.
+
+        Args:
+            grad: the upstream gradient, same shape as `self`; may be omitted for one-element
+                tensors (it is then 1).
+            retain_graph: keep the graph so that `backward` can be called on it again.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("backward() called on a tensor that does not require a gradient "
+                               "(no input of its graph had requires_grad=True, or it was built under no_grad()).")
+        xp = get_array_module(self.data)
+        if grad is None:
+            if self.size != 1:
+                raise RuntimeError(f"backward() on a non-scalar tensor of shape {self.shape} needs an explicit "
+                                   "gradient: call y.backward(grad) with grad of the same shape, or reduce y first "
+                                   "(e.g. y.sum()).")
+            grad = xp.ones_like(self.data)
+        grad = _as_array(grad)
+        get_array_module(self.data, grad)  # refuses a NumPy gradient for a CuPy tensor and vice versa
+        if tuple(grad.shape) != self.shape:
+            raise ValueError(f"backward(): gradient of shape {tuple(grad.shape)} for a tensor of shape {self.shape}.")
+        if self.creator is None:
+            self.grad = grad if self.grad is None else self.grad + grad
+            return
+
+        # Gradients of non-leaf tensors, keyed by (producing op, output index): a tensor may be
+        # freed (its consumer released) before its producer is reached, its gradient may not.
+        grads: dict[tuple[int, int], Any] = {(id(self.creator), self._index): grad}
+        for op in reversed(_topological_order(self.creator)):
+            gys = [grads.pop((id(op), k), None) for k in range(len(op.output_meta))]
+            if all(gy is None for gy in gys):
+                continue
+            gys = [xp.zeros(shape, dtype) if gy is None else gy for gy, (shape, dtype) in zip(gys, op.output_meta)]
+            gxs = op.backward(*gys)
+            if not isinstance(gxs, tuple):
+                gxs = (gxs,)
+            for x, gx in zip(op.inputs, gxs):
+                if gx is None or not x.requires_grad:
+                    continue
+                if tuple(gx.shape) != x.shape:
+                    raise RuntimeError(f"{type(op).__name__}.backward returned a gradient of shape "
+                                       f"{tuple(gx.shape)} for an input of shape {x.shape}.")
+                if x.creator is None:  # a leaf: keep its gradient (summed over uses and calls)
+                    x.grad = gx if x.grad is None else x.grad + gx
+                else:
+                    key = (id(x.creator), x._index)
+                    grads[key] = gx if key not in grads else grads[key] + gx
+            if not retain_graph:
+                op.release()
+
+    # -- operators (the functions live in tinyseg.functions.arithmetic) ----------------------
+    def __add__(self, other: Any) -> Tensor:
+        return _F().add(self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return _F().add(other, self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return _F().sub(self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return _F().sub(other, self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return _F().mul(self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return _F().mul(other, self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return _F().div(self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return _F().div(other, self)
+
+    def __neg__(self) -> Tensor:
+        return _F().neg(self)
+
+    def __pow__(self, exponent: float) -> Tensor:
+        return _F().pow(self, exponent)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return _F().matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return _F().matmul(other, self)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return _F().getitem(self, index)
+
+    def reshape(self, *shape: Any) -> Tensor:
+        return _F().reshape(self, shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape)
+
+    def transpose(self, *axes: Any) -> Tensor:
+        return _F().transpose(self, (axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes) or None)
+
+    @property
+    def T(self) -> Tensor:
+        return _F().transpose(self, None)
+
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _F().sum(self, axis, keepdims)
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _F().mean(self, axis, keepdims)
+
+    def exp(self) -> Tensor:
+        return _F().exp(self)
+
+    def log(self) -> Tensor:
+        return _F().log(self)
+
+
+def _raise_item(t: Tensor) -> float:
+    raise ValueError(f"item() needs a one-element tensor, got shape {t.shape}.")
+
+
+def _F() -> Any:
+    from .functions import arithmetic  # noqa: PLC0415  (arithmetic imports this module)
+
+    return arithmetic
+
+
+class Parameter(Tensor):
+    """A leaf tensor that an optimizer updates; `requires_grad=True` by default."""
+
+    def __init__(self, data: Any, requires_grad: bool = True, name: str | None = None) -> None:
+        super().__init__(data, requires_grad=requires_grad, name=name)
+
+
+class Op:
+    """A differentiable function on raw arrays.
+
+    Subclasses implement `forward(*xs)` (raw arrays in, an array or a tuple of arrays out; save
+    on `self` only what backward needs) and `backward(*gys)` (one upstream gradient per output,
+    one gradient or None per input). Hyperparameters go to `__init__`, tensors to `__call__`.
+    """
+
+    inputs: tuple[Tensor, ...] = ()
+    outputs: tuple[Any, ...] = ()
+    output_meta: tuple[tuple[tuple[int, ...], Any], ...] = ()
+
+    def __call__(self, *inputs: Any) -> Any:
+        tensors = [x if isinstance(x, Tensor) else None for x in inputs]
+        arrays = [_as_array(x) for x in inputs]
+        xp = get_array_module(*arrays)  # raises on mixed NumPy / CuPy
+        # Python scalars become arrays of the tensors' dtype, on the tensors' device.
+        ref_dtype = next((a.dtype for a, t in zip(arrays, tensors) if t is not None), None)
+        arrays = [a if t is not None or a.ndim > 0 or ref_dtype is None else xp.asarray(a, dtype=ref_dtype)
+                  for a, t in zip(arrays, tensors)]
+        ys = self.forward(*arrays)
+        single = not isinstance(ys, tuple)
+        outputs = [Tensor(y) for y in ((ys,) if single else ys)]
+        if _grad_enabled and any(t is not None and t.requires_grad for t in tensors):
+            self.inputs = tuple(t if t is not None else Tensor(a) for t, a in zip(tensors, arrays))
+            self.outputs = tuple(weakref.ref(o) for o in outputs)
+            self.output_meta = tuple((o.shape, o.dtype) for o in outputs)
+            for k, o in enumerate(outputs):
+                o.creator, o.requires_grad, o._index = self, True, k
+        return outputs[0] if single else tuple(outputs)
+
+    def forward(self, *xs: Any) -> Any:
+        raise NotImplementedError
+
+    def backward(self, *gys: Any) -> Any:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        """Drop the references that keep the graph (and saved arrays) alive."""
+        for ref in self.outputs:
+            o = ref()
+            if o is not None:
+                o.creator = None
+        self.inputs, self.outputs = (), ()
+
+
+def _topological_order(root: Op) -> list[Op]:
+    """Ops reachable from `root`, each after all ops that produce its inputs (iterative DFS)."""
+    order: list[Op] = []
+    visited: set[int] = set()
+    stack: list[tuple[Op, bool]] = [(root, False)]
+    while stack:
+        op, done = stack.pop()
+        if done:
+            order.append(op)
+            continue
+        if id(op) in visited:
+            continue
+        visited.add(id(op))
+        stack.append((op, True))
+        for x in op.inputs:
+            if x.creator is not None and id(x.creator) not in visited:
+                stack.append((x.creator, False))
+    return order
+
+
+def as_tensor(x: Any) -> Tensor:
+    """Wrap `x` in a Tensor unless it already is one."""
+    return x if isinstance(x, Tensor) else Tensor(x)

@@ -1,0 +1,1 @@
+"""Subcommands of the `tinyseg` command, one module each (see tinyseg/cli.py)."""

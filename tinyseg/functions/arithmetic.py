@@ -1,0 +1,349 @@
+"""Primitive ops: element-wise arithmetic, reductions, shape ops, indexing and matmul.
+
+Each op is an `<Name>Op` class with a hand-written backward, a snake_case function that users
+call, and a registered gradient-check case. Binary ops broadcast like NumPy; their backward
+reduces the upstream gradient back to each input's shape with `sum_to` — the adjoint of
+`broadcast_to`.
+
+See: lessons/01_autodiff.py, tests/test_arithmetic.py.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..autodiff import Op, Tensor
+from ..backend import get_array_module
+from ..gradcheck import register_gradcheck
+
+Axis = int | Sequence[int] | None
+
+
+def _sum_to(gy: Any, shape: tuple[int, ...]) -> Any:
+    """Sum `gy` over the axes that broadcasting added or stretched, giving an array of `shape`."""
+    if tuple(gy.shape) == tuple(shape):
+        return gy
+    lead = gy.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and gy.shape[lead + i] != 1)
+    out = gy.sum(axis=axes, keepdims=True)
+    return out.reshape(shape) if lead else out
+
+
+# ---------------------------------------------------------------- element-wise binary ops
+class AddOp(Op):
+    def forward(self, a: Any, b: Any) -> Any:
+        self.shapes = a.shape, b.shape
+        return a + b
+
+    def backward(self, gy: Any) -> tuple[Any, Any]:
+        return _sum_to(gy, self.shapes[0]), _sum_to(gy, self.shapes[1])
+
+
+class SubOp(Op):
+    def forward(self, a: Any, b: Any) -> Any:
+        self.shapes = a.shape, b.shape
+        return a - b
+
+    def backward(self, gy: Any) -> tuple[Any, Any]:
+        return _sum_to(gy, self.shapes[0]), _sum_to(-gy, self.shapes[1])
+
+
+class MulOp(Op):
+    def forward(self, a: Any, b: Any) -> Any:
+        self.a, self.b = a, b
+        return a * b
+
+    def backward(self, gy: Any) -> tuple[Any, Any]:
+        return _sum_to(gy * self.b, self.a.shape), _sum_to(gy * self.a, self.b.shape)
+
+
+class DivOp(Op):
+    def forward(self, a: Any, b: Any) -> Any:
+        self.a, self.b = a, b
+        return a / b
+
+    def backward(self, gy: Any) -> tuple[Any, Any]:
+        ga = gy / self.b
+        return _sum_to(ga, self.a.shape), _sum_to(-ga * self.a / self.b, self.b.shape)
+
+
+def add(a: Any, b: Any) -> Tensor:
+    """Element-wise ``a + b`` with NumPy broadcasting. Gradient: gy summed to each input's shape."""
+    return AddOp()(a, b)
+
+
+def sub(a: Any, b: Any) -> Tensor:
+    """Element-wise ``a - b`` with broadcasting. Gradient: (gy, −gy), summed to the input shapes."""
+    return SubOp()(a, b)
+
+
+def mul(a: Any, b: Any) -> Tensor:
+    """Element-wise ``a * b`` with broadcasting. Gradient: (gy·b, gy·a), summed to the input shapes."""
+    return MulOp()(a, b)
+
+
+def div(a: Any, b: Any) -> Tensor:
+    """Element-wise ``a / b`` with broadcasting. Gradient: (gy/b, −gy·a/b²)."""
+    return DivOp()(a, b)
+
+
+# ---------------------------------------------------------------- element-wise unary ops
+class NegOp(Op):
+    def forward(self, x: Any) -> Any:
+        return -x
+
+    def backward(self, gy: Any) -> Any:
+        return -gy
+
+
+class PowOp(Op):
+    def __init__(self, exponent: float) -> None:
+        self.exponent = exponent
+
+    def forward(self, x: Any) -> Any:
+        self.x = x
+        return x ** self.exponent
+
+    def backward(self, gy: Any) -> Any:
+        return gy * self.exponent * self.x ** (self.exponent - 1)
+
+
+class ExpOp(Op):
+    def forward(self, x: Any) -> Any:
+        self.y = get_array_module(x).exp(x)
+        return self.y
+
+    def backward(self, gy: Any) -> Any:
+        return gy * self.y  # d exp(x) = exp(x): save the output, not the input
+
+
+class LogOp(Op):
+    def forward(self, x: Any) -> Any:
+        self.x = x
+        return get_array_module(x).log(x)
+
+    def backward(self, gy: Any) -> Any:
+        return gy / self.x
+
+
+def neg(x: Any) -> Tensor:
+    """``-x``. Gradient: −gy."""
+    return NegOp()(x)
+
+
+def pow(x: Any, exponent: float) -> Tensor:  # noqa: A001  (mirrors operator.pow)
+    """``x ** exponent`` for a constant exponent. Gradient: gy · p · x^(p−1)."""
+    return PowOp(float(exponent))(x)
+
+
+def exp(x: Any) -> Tensor:
+    """Element-wise exponential. Gradient: gy · exp(x) (from the saved output)."""
+    return ExpOp()(x)
+
+
+def log(x: Any) -> Tensor:
+    """Element-wise natural logarithm. Gradient: gy / x. For log-probabilities use `log_softmax`."""
+    return LogOp()(x)
+
+
+# ---------------------------------------------------------------- reductions
+def _norm_axis(axis: Axis, ndim: int) -> tuple[int, ...]:
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    return tuple(a % ndim for a in axes)
+
+
+class SumOp(Op):
+    def __init__(self, axis: Axis = None, keepdims: bool = False) -> None:
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, x: Any) -> Any:
+        self.shape = x.shape
+        return x.sum(axis=None if self.axis is None else _norm_axis(self.axis, x.ndim), keepdims=self.keepdims)
+
+    def backward(self, gy: Any) -> Any:
+        xp = get_array_module(gy)
+        axes = _norm_axis(self.axis, len(self.shape))
+        kept = tuple(1 if i in axes else n for i, n in enumerate(self.shape))
+        return xp.broadcast_to(gy.reshape(kept), self.shape).copy()
+
+
+class MeanOp(SumOp):
+    def forward(self, x: Any) -> Any:
+        self.count = int(np.prod([x.shape[a] for a in _norm_axis(self.axis, x.ndim)]))
+        return super().forward(x) / self.count
+
+    def backward(self, gy: Any) -> Any:
+        return super().backward(gy) / self.count
+
+
+def sum(x: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Sum over `axis` (all axes by default). Gradient: gy broadcast back to x's shape."""
+    return SumOp(axis, keepdims)(x)
+
+
+def mean(x: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """Mean over `axis` (all axes by default). Gradient: gy / count, broadcast back."""
+    return MeanOp(axis, keepdims)(x)
+
+
+# ---------------------------------------------------------------- shape ops
+class ReshapeOp(Op):
+    def __init__(self, shape: Sequence[int]) -> None:
+        self.shape = tuple(shape)
+
+    def forward(self, x: Any) -> Any:
+        self.in_shape = x.shape
+        return x.reshape(self.shape)
+
+    def backward(self, gy: Any) -> Any:
+        return gy.reshape(self.in_shape)
+
+
+class TransposeOp(Op):
+    def __init__(self, axes: Sequence[int] | None = None) -> None:
+        self.axes = None if axes is None else tuple(axes)
+
+    def forward(self, x: Any) -> Any:
+        return x.transpose(self.axes)
+
+    def backward(self, gy: Any) -> Any:
+        if self.axes is None:
+            return gy.transpose()
+        return gy.transpose(tuple(np.argsort(self.axes)))  # the inverse permutation
+
+
+class BroadcastToOp(Op):
+    def __init__(self, shape: Sequence[int]) -> None:
+        self.shape = tuple(shape)
+
+    def forward(self, x: Any) -> Any:
+        self.in_shape = x.shape
+        return get_array_module(x).broadcast_to(x, self.shape)
+
+    def backward(self, gy: Any) -> Any:
+        return _sum_to(gy, self.in_shape)
+
+
+class SumToOp(Op):
+    def __init__(self, shape: Sequence[int]) -> None:
+        self.shape = tuple(shape)
+
+    def forward(self, x: Any) -> Any:
+        self.in_shape = x.shape
+        return _sum_to(x, self.shape)
+
+    def backward(self, gy: Any) -> Any:
+        return get_array_module(gy).broadcast_to(gy, self.in_shape).copy()
+
+
+def reshape(x: Any, shape: Sequence[int]) -> Tensor:
+    """Reshape without copying data. Gradient: gy reshaped back."""
+    return ReshapeOp(shape)(x)
+
+
+def transpose(x: Any, axes: Sequence[int] | None = None) -> Tensor:
+    """Permute axes (reverse them when `axes` is None). Gradient: gy under the inverse permutation."""
+    return TransposeOp(axes)(x)
+
+
+def broadcast_to(x: Any, shape: Sequence[int]) -> Tensor:
+    """Broadcast `x` to `shape`. Adjoint of `sum_to`: gradient is gy summed back to x's shape."""
+    return BroadcastToOp(shape)(x)
+
+
+def sum_to(x: Any, shape: Sequence[int]) -> Tensor:
+    """Sum `x` down to the broadcast-compatible `shape`. Adjoint of `broadcast_to`."""
+    return SumToOp(shape)(x)
+
+
+# ---------------------------------------------------------------- indexing
+def _is_basic_index(index: Any) -> bool:
+    items = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(i, (int, np.integer, slice)) or i is None or i is Ellipsis for i in items)
+
+
+class GetItemOp(Op):
+    def __init__(self, index: Any) -> None:
+        self.index = index
+
+    def forward(self, x: Any) -> Any:
+        self.in_shape, self.dtype = x.shape, x.dtype
+        return x[self.index]
+
+    def backward(self, gy: Any) -> Any:
+        xp = get_array_module(gy)
+        gx = xp.zeros(self.in_shape, dtype=gy.dtype)
+        if _is_basic_index(self.index):
+            gx[self.index] = gy  # basic slicing never repeats an element
+        else:
+            xp.add.at(gx, self.index, gy)  # fancy indexing may pick an element twice: scatter-add
+        return gx
+
+
+def getitem(x: Any, index: Any) -> Tensor:
+    """``x[index]`` (basic or fancy indexing). Gradient: gy scattered back, repeated picks summed."""
+    return GetItemOp(index)(x)
+
+
+# ---------------------------------------------------------------- matmul
+class MatmulOp(Op):
+    def forward(self, a: Any, b: Any) -> Any:
+        if a.ndim < 2 or b.ndim < 2:
+            raise ValueError(f"matmul needs arrays of at least 2 dimensions, got shapes {a.shape} and {b.shape}; "
+                             "reshape vectors to (n, 1) or (1, n).")
+        self.a, self.b = a, b
+        return a @ b
+
+    def backward(self, gy: Any) -> tuple[Any, Any]:
+        ga = gy @ self.b.swapaxes(-1, -2)
+        gb = self.a.swapaxes(-1, -2) @ gy
+        return _sum_to(ga, self.a.shape), _sum_to(gb, self.b.shape)
+
+
+def matmul(a: Any, b: Any) -> Tensor:
+    """Matrix product ``a @ b`` with batch broadcasting (both at least 2-D).
+
+    Gradient: ``ga = gy @ bᵀ``, ``gb = aᵀ @ gy``, each summed over broadcast batch axes.
+    """
+    return MatmulOp()(a, b)
+
+
+# ---------------------------------------------------------------- gradient-check cases
+def _pos(rng: np.random.Generator, *shape: int) -> np.ndarray:
+    return rng.uniform(0.5, 2.0, shape)
+
+
+_n = np.random.Generator.standard_normal
+register_gradcheck("add/broadcast", lambda a, b: add(a, b), lambda r: [_n(r, (3, 4)), _n(r, (4,))], [AddOp])
+register_gradcheck("sub/broadcast", lambda a, b: sub(a, b), lambda r: [_n(r, (2, 1, 3)), _n(r, (4, 1))], [SubOp])
+register_gradcheck("mul/broadcast", lambda a, b: mul(a, b), lambda r: [_n(r, (2, 3, 4)), _n(r, (3, 1))], [MulOp])
+register_gradcheck("div/broadcast", lambda a, b: div(a, b), lambda r: [_n(r, (3, 4)), _pos(r, 3, 1)], [DivOp])
+register_gradcheck("neg", lambda a: neg(a), lambda r: [_n(r, (3, 2))], [NegOp])
+register_gradcheck("pow/cube", lambda a: pow(a, 3.0), lambda r: [_n(r, (3, 4))], [PowOp])
+register_gradcheck("pow/sqrt", lambda a: pow(a, 0.5), lambda r: [_pos(r, 5)], [PowOp])
+register_gradcheck("exp", lambda a: exp(a), lambda r: [_n(r, (3, 4))], [ExpOp])
+register_gradcheck("log", lambda a: log(a), lambda r: [_pos(r, 3, 4)], [LogOp])
+register_gradcheck("sum/all", lambda a: sum(a), lambda r: [_n(r, (3, 4))], [SumOp])
+register_gradcheck("sum/axis_keepdims", lambda a: sum(a, axis=(0, 2), keepdims=True),
+                   lambda r: [_n(r, (2, 3, 4))], [SumOp])
+register_gradcheck("sum/negative_axis", lambda a: sum(a, axis=-1), lambda r: [_n(r, (2, 3, 4))], [SumOp])
+register_gradcheck("mean/axis", lambda a: mean(a, axis=1), lambda r: [_n(r, (2, 3, 4))], [MeanOp])
+register_gradcheck("reshape", lambda a: reshape(a, (4, 6)), lambda r: [_n(r, (2, 3, 4))], [ReshapeOp])
+register_gradcheck("transpose/axes", lambda a: transpose(a, (2, 0, 1)), lambda r: [_n(r, (2, 3, 4))], [TransposeOp])
+register_gradcheck("transpose/reverse", lambda a: transpose(a), lambda r: [_n(r, (2, 3, 4))], [TransposeOp])
+register_gradcheck("broadcast_to", lambda a: broadcast_to(a, (2, 3, 4)), lambda r: [_n(r, (3, 1))], [BroadcastToOp])
+register_gradcheck("sum_to", lambda a: sum_to(a, (3, 1)), lambda r: [_n(r, (2, 3, 4))], [SumToOp])
+register_gradcheck("getitem/slice", lambda a: getitem(a, (slice(1, None), slice(None, None, 2))),
+                   lambda r: [_n(r, (4, 5))], [GetItemOp])
+register_gradcheck("getitem/fancy_repeated", lambda a: getitem(a, np.array([0, 2, 2, 1])),
+                   lambda r: [_n(r, (3, 4))], [GetItemOp])
+register_gradcheck("matmul/2d", lambda a, b: matmul(a, b), lambda r: [_n(r, (3, 4)), _n(r, (4, 5))], [MatmulOp])
+register_gradcheck("matmul/batched_broadcast", lambda a, b: matmul(a, b),
+                   lambda r: [_n(r, (2, 3, 4)), _n(r, (4, 2))], [MatmulOp])
+register_gradcheck("composite/softmax_cross_entropy_from_primitives",
+                   lambda z, y: neg(mean(sum(mul(y, sub(z, log(sum(exp(z), axis=1, keepdims=True)))), axis=1))),
+                   lambda r: [_n(r, (5, 3)), np.eye(3)[r.integers(0, 3, 5)]],
+                   [ExpOp, LogOp, SumOp, SubOp, MulOp, MeanOp, NegOp], wrt=[0])
