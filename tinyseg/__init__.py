@@ -15,8 +15,9 @@ from . import functions
 from . import functions as F
 from .autodiff import Op, Parameter, Tensor, as_tensor, is_grad_enabled, no_grad
 from .backend import as_numpy, get_array_module, gpu_available, to_device
+from . import utils
 from .gradcheck import GRADCHECK_CASES, check_backward, register_gradcheck
 
 __all__ = ["F", "GRADCHECK_CASES", "Op", "Parameter", "Tensor", "__version__", "as_numpy", "as_tensor",
            "check_backward", "functions", "get_array_module", "gpu_available", "is_grad_enabled", "no_grad",
-           "register_gradcheck", "to_device"]
+           "register_gradcheck", "to_device", "utils"]

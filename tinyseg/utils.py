@@ -1,0 +1,93 @@
+"""Small helpers shared by the lessons, the CLI and the figures: lesson flags, deterministic
+figure files, atomic writes, seeding."""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+
+
+def lesson_args(name: str, description: str | None = None, argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse the flags every lesson takes: ``--fast``, ``--device cpu|gpu|auto``, ``--out DIR``.
+
+    Args:
+        name: the lesson's file stem, e.g. ``"01_autodiff"``; the default output folder is
+            ``runs/lessons/<name>/``.
+    Returns:
+        The namespace, with ``out`` a created `Path` and ``device`` resolved to 'cpu' or 'gpu'.
+    """
+    from .backend import normalize_device
+
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--fast", action="store_true", help="same code paths and figures, tiny budget (<= 20 s on 2 CPU cores)")
+    p.add_argument("--device", default="cpu", help="cpu, gpu or auto (default cpu)")
+    p.add_argument("--out", type=Path, default=Path("runs") / "lessons" / name, help="folder for figures and runs")
+    args = p.parse_args(argv)
+    args.device = normalize_device(args.device)
+    args.out.mkdir(parents=True, exist_ok=True)
+    return args
+
+
+def savefig(fig: Any, path: str | Path, dpi: int = 100) -> Path:
+    """Save a matplotlib figure as a byte-reproducible PNG (no timestamp/version metadata), atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png", metadata={"Software": None})
+    return path
+
+
+class atomic_path:
+    """Context manager yielding a temporary path next to `path`; renamed onto `path` on success.
+
+    A failure or interruption leaves any previous `path` untouched.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def __enter__(self) -> Path:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        os.close(fd)
+        self.tmp = Path(name)
+        return self.tmp
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write `text` to `path` atomically (temporary file + rename)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def timed(fn: Callable[[], Any], repeat: int = 5) -> tuple[float, Any]:
+    """Median wall time in seconds of `repeat` calls of `fn`, and the last result."""
+    times, out = [], None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times)), out
+
+
+def finding(k: int, text: str) -> None:
+    """Print a lesson's numbered finding: ``[k] text``."""
+    print(f"[{k}] {text}")
+
+
+def batches(n: int, batch_size: int, rng: np.random.Generator | None = None) -> Iterator[np.ndarray]:
+    """Index arrays of consecutive batches over a (seeded) permutation of range(n); last may be partial."""
+    order = rng.permutation(n) if rng is not None else np.arange(n)
+    for i in range(0, n, batch_size):
+        yield order[i:i + batch_size]
