@@ -129,6 +129,7 @@ def main() -> None:
     finding(1, f"toy Scalar engine: f = tanh(a·b + a) = {value:.6f}; |autodiff − hand derivative| = {err:.1e} "
                "(expected < 1e-15)")
 
+    # --8<-- [start:array_engine]
     # The same function on arrays with tinyseg: the graph is recorded as ops are called.
     a = ts.Tensor(xp.asarray([0.5, 1.0, -2.0]), requires_grad=True, name="a")
     b = ts.Tensor(xp.asarray([-1.5, 0.3, 0.7]), requires_grad=True, name="b")
@@ -136,11 +137,13 @@ def main() -> None:
     f = F.sum(F.exp(-(u * u)))  # a reused subexpression: u appears twice
     print(f"    graph of f: {type(f.creator).__name__} <- {type(f.creator.inputs[0].creator).__name__} <- ...")
     f.backward()
+    # --8<-- [end:array_engine]
     uu = ts.as_numpy(u.data)
     hand_a = -2 * uu * np.exp(-uu ** 2) * (ts.as_numpy(b.data) + 1)
     finding(2, f"array engine, shared subexpression: max |grad a − hand| = "
                f"{np.abs(ts.as_numpy(a.grad) - hand_a).max():.1e} (expected < 1e-12)")
 
+    # --8<-- [start:gradcheck]
     # Gradient checking: central differences in float64 with a random upstream gradient.
     rng = np.random.default_rng(0)
     x64 = xp.asarray(rng.standard_normal((4, 3)))
@@ -153,6 +156,7 @@ def main() -> None:
         caught = str(e).split(":")[0]
     finding(4, f"a sigmoid whose backward forgets the upstream gradient: {caught} "
                "(expected: 'gradient check failed for wrong sigmoid, input 0, index ...')")
+    # --8<-- [end:gradcheck]
 
     # Depth: the engine walks the graph iteratively, so deep graphs are fine.
     y = ts.Tensor(xp.asarray([1.0]), requires_grad=True)

@@ -1,0 +1,212 @@
+"""The built docs site works offline in a real browser.
+
+Builds the site with ``mkdocs build --strict`` (or uses the one in ``$DOCS_SITE_DIR``), serves it
+on 127.0.0.1 and opens every page in Debian's headless Chromium through Playwright. Per page:
+it loads; no request fails, returns >= 400 or leaves the local server; no JavaScript error; all
+math is typeset by the vendored KaTeX (no ``.katex-error``) with its fonts loaded; every image
+loads. A full-page screenshot of each page goes to ``$DOCS_SCREENSHOT_DIR`` (or a temporary
+folder). The same site is then opened from ``file://``, where math and search must work too.
+
+Skips with a reason when Chromium, Playwright or MkDocs is missing; with
+``TINYSEG_REQUIRE_BROWSER=1`` (set by ``.ci/run``) a missing tool fails instead. Chromium is found
+through ``$TINYSEG_CHROMIUM``, else ``chromium``, ``chromium-browser`` or ``google-chrome`` on PATH.
+Never run ``playwright install``: the test drives the system's Chromium.
+"""
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+REMOTE_HOSTS = ("unpkg.com", "cdn.jsdelivr.net", "cdnjs.cloudflare.com", "fonts.googleapis.com",
+                "fonts.gstatic.com", "api.github.com")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                  "--disable-background-networking", "--disable-component-update", "--no-first-run",
+                  "--disable-sync", "--disable-quic"]
+EXPECTED_PAGES = ("index.html", "paper.html", "lessons/01_autodiff.html", "api/autodiff.html")
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("TINYSEG_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"{reason}, but TINYSEG_REQUIRE_BROWSER=1")
+    pytest.skip(reason)
+
+
+def _chromium() -> str | None:
+    override = os.environ.get("TINYSEG_CHROMIUM")
+    if override:
+        return override if Path(override).is_file() else None
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The built site: $DOCS_SITE_DIR, or a fresh strict build."""
+    prebuilt = os.environ.get("DOCS_SITE_DIR")
+    if prebuilt:
+        path = Path(prebuilt).resolve()
+        assert (path / "index.html").is_file(), f"DOCS_SITE_DIR={prebuilt} holds no built site (index.html)"
+        return path
+    try:
+        import mkdocs  # noqa: F401
+    except ImportError:
+        _unavailable('docs extra not installed (pip install -e ".[docs]")')
+    out = tmp_path_factory.mktemp("site")
+    # Never add -q: MkDocs 1.6 then drops the warnings and --strict passes anyway.
+    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(ROOT / "mkdocs.yml"),
+                             "-d", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                            env=dict(os.environ, NO_MKDOCS_2_WARNING="1"))
+    assert result.returncode == 0, f"mkdocs build --strict failed:\n{result.stdout}\n{result.stderr}"
+    return out
+
+
+@pytest.fixture(scope="module")
+def pages(site: Path) -> list[str]:
+    found = sorted(p.relative_to(site).as_posix() for p in site.rglob("*.html") if p.name != "404.html")
+    missing = [p for p in EXPECTED_PAGES if p not in found]
+    assert not missing, f"the built site lacks {missing}"
+    return found
+
+
+def test_built_pages_reference_no_remote_host(site: Path, pages: list[str]) -> None:
+    offending = [f"{page}: {host}" for page in pages for host in REMOTE_HOSTS
+                 if host in (site / page).read_text(encoding="utf-8")]
+    assert not offending, "pages that would load from a remote host:\n  " + "\n  ".join(offending)
+
+
+@pytest.fixture(scope="module")
+def browser():  # noqa: ANN201
+    chromium = _chromium()
+    if chromium is None:
+        _unavailable("no chromium binary (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable('playwright not installed (pip install -e ".[docs]")')
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def server(site: Path):  # noqa: ANN201
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(site)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    wanted = os.environ.get("DOCS_SCREENSHOT_DIR")
+    path = Path(wanted) if wanted else tmp_path_factory.mktemp("screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _check_page(browser, url: str, is_local, shot: Path | None) -> list[str]:  # noqa: ANN001
+    """Open `url` in a fresh page and return every problem found (empty list: all good)."""
+    problems: list[str] = []
+    blocked: set[str] = set()
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+
+    def route(r) -> None:  # noqa: ANN001
+        target = r.request.url
+        if target.startswith("data:") or target.startswith("blob:") or is_local(target):
+            r.continue_()
+        else:
+            blocked.add(target)
+            problems.append(f"remote request blocked: {target}")
+            r.abort()
+
+    page.route("**/*", route)
+    page.on("requestfailed", lambda req: req.url in blocked
+            or problems.append(f"request failed: {req.url} ({req.failure})"))
+    page.on("response", lambda resp: resp.status >= 400 and problems.append(f"HTTP {resp.status}: {resp.url}"))
+    page.on("pageerror", lambda err: problems.append(f"JavaScript error: {err}"))
+    page.on("console", lambda msg: msg.type == "error" and problems.append(f"console error: {msg.text}"))
+    try:
+        page.goto(url, wait_until="load", timeout=20_000)
+        page.wait_for_load_state("networkidle", timeout=10_000)
+        page.evaluate("document.fonts.ready.then(() => true)")
+        n_math = page.locator(".arithmatex").count()
+        if n_math:
+            try:
+                page.wait_for_function(
+                    "document.querySelectorAll('.arithmatex .katex').length >= "
+                    "document.querySelectorAll('.arithmatex').length", timeout=5_000)
+            except Exception:  # noqa: BLE001 - reported by the count below
+                pass
+            page.evaluate("document.fonts.ready.then(() => true)")
+            n_typeset = page.locator(".arithmatex .katex").count()
+            if n_typeset != n_math:
+                problems.append(f"some math was not typeset: {n_typeset} of {n_math} .arithmatex elements")
+            errors = page.locator(".katex-error")
+            for i in range(errors.count()):
+                problems.append(f"KaTeX parse error: {errors.nth(i).get_attribute('title') or errors.nth(i).inner_text()}")
+            if not page.evaluate("document.fonts.check('16px KaTeX_Main')"):
+                problems.append("KaTeX fonts not loaded")
+        broken = page.evaluate("Array.from(document.images)"
+                               ".filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)")
+        problems += [f"image did not load: {src}" for src in broken]
+        if shot is not None:
+            page.screenshot(path=str(shot), full_page=True)
+    except Exception as e:  # noqa: BLE001 - a timeout or crash is one more problem for this page
+        problems.append(f"{type(e).__name__}: {e}")
+    finally:
+        page.close()
+    return problems
+
+
+def test_every_page_renders_offline_in_chromium(browser, server: str, pages: list[str],  # noqa: ANN001
+                                                screenshot_dir: Path) -> None:
+    host = urlparse(server).netloc
+    failures = {}
+    for name in pages:
+        shot = screenshot_dir / (name.replace("/", "_").removesuffix(".html") + ".png")
+        problems = _check_page(browser, server + name, lambda u: urlparse(u).netloc == host, shot)
+        if problems:
+            failures[name] = problems
+    report = "\n".join(f"{name}:\n    " + "\n    ".join(p) for name, p in failures.items())
+    assert not failures, f"{len(failures)} of {len(pages)} pages failed (screenshots in {screenshot_dir}):\n{report}"
+
+
+def test_math_and_search_work_from_file_urls(browser, site: Path) -> None:  # noqa: ANN001
+    for name in ("paper.html", "lessons/01_autodiff.html"):
+        problems = _check_page(browser, (site / name).as_uri(), lambda u: u.startswith("file://"), None)
+        assert not problems, f"{name} from file://:\n    " + "\n    ".join(problems)
+
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    remote: list[str] = []
+    page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("file://", "data:", "blob:"))
+               else (remote.append(r.request.url), r.abort()))
+    try:
+        page.goto((site / "index.html").as_uri(), wait_until="load")
+        page.locator("label.md-search__icon, .md-search__input").first.click()
+        page.locator("input.md-search__input").fill("gradient")
+        page.wait_for_selector(".md-search-result__item", timeout=10_000)
+        hits = page.locator(".md-search-result__item").count()
+    finally:
+        page.close()
+    assert hits > 0, "search found nothing for 'gradient' from file://"
+    assert not remote, f"remote requests from file://: {remote}"

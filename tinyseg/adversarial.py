@@ -1,0 +1,108 @@
+r"""Adversarial training [ZX18 Eq. 7-8].
+
+The loss of a training step is
+
+.. math:: \mathcal L = \mathcal L(I) + \mathcal L(I + R) + \tfrac{\lambda}{2}\|w_{crf}\|^2,
+   \qquad R_n = \varepsilon\,\frac{g_n}{\|g_n\|_2},\quad g = \nabla_I \mathcal L(I)
+
+with R computed per image from the clean loss' gradient and then held constant (a first-order,
+FGM-style step; no double backprop). One clean forward/backward yields both the parameter
+gradient and g; one adversarial forward/backward on I + R adds its parameter gradient.
+
+For CRF models the CRF's image features are the tensor the FCN receives, so with
+``adv_kernel="full"`` (default, the paper) g also flows through the intensity kernel and the
+kernels are rebuilt on I + R; ``adv_kernel="frozen"`` reproduces the authors' code, which keeps
+the clean image's kernels.
+
+See: lessons/04_adversarial.py, tests/test_adversarial.py.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from . import functions as F
+from .autodiff import Tensor
+from .backend import get_array_module
+from .models import SegmentationModel
+
+
+def adversarial_perturbation(g: Any, eps: float) -> Any:
+    r"""Per-image perturbation :math:`R_n = \varepsilon\,g_n/\|g_n\|_2` [ZX18 Eq. 7].
+
+    Computed robustly as :math:`\hat g = g/\max|g|`, then :math:`\varepsilon\hat g/\|\hat g\|_2`
+    (the same direction, immune to underflow); R_n = 0 where g_n vanishes.
+
+    Args:
+        g: image gradients (N, C, H, W) (raw array).
+        eps: the L2 norm of each image's perturbation, ε > 0.
+    Returns:
+        R (N, C, H, W), the same dtype and device as g.
+    """
+    if not eps > 0:
+        raise ValueError(f"adversarial eps must be > 0, got {eps}.")
+    xp = get_array_module(g)
+    n = g.shape[0]
+    flat = g.reshape(n, -1)                                  # (N, C*H*W)
+    scale = xp.abs(flat).max(axis=1, keepdims=True)
+    safe = xp.where(scale > 0, scale, 1)
+    g_hat = flat / safe
+    norm = xp.sqrt((g_hat * g_hat).sum(axis=1, keepdims=True))
+    r = xp.where(norm > 0, eps * g_hat / xp.where(norm > 0, norm, 1), 0)
+    return r.reshape(g.shape).astype(g.dtype, copy=False)
+
+
+@dataclass
+class StepResult:
+    """What one training step measured (floats on the host)."""
+
+    loss: float          # total loss: clean + adversarial + l2
+    clean_loss: float
+    adv_loss: float      # 0 without adversarial training
+    r_ratio: float       # mean over images of ||R_n|| / ||I_n|| (0 without adversarial training)
+
+
+def l2_term(model: SegmentationModel, lam: float, scope: str = "crf") -> Tensor | None:
+    """λ/2 ‖w‖² over the CRF weights (``scope="crf"``, the code) or all parameters (``"all"``) [ZX18 Eq. 8]."""
+    if lam == 0:
+        return None
+    if scope not in ("crf", "all"):
+        raise ValueError(f"unknown l2 scope {scope!r}: use 'crf' or 'all'.")
+    params = model.parameters() if scope == "all" else model.crf_parameters()
+    return F.l2_penalty(params, lam) if params else None
+
+
+def loss_and_backward(model: SegmentationModel, images: Any, labels: Any, adversarial: bool = False,
+                      eps: float = 0.1, lam: float = 0.5, l2_scope: str = "crf",
+                      adv_kernel: str = "full") -> StepResult:
+    """Forward and backward of one batch; parameter gradients are accumulated into `.grad`.
+
+    Args:
+        model: the network (its parameters' gradients should be zeroed by the caller).
+        images: normalised ROIs (N, 1, H, W) raw array; labels: (N, H, W) int.
+        adversarial: add the loss at I + R (Eq. 8) with R from `adversarial_perturbation`.
+        eps, lam, l2_scope, adv_kernel: ε, λ, the l2 scope and "full" | "frozen" kernels.
+    """
+    if adv_kernel not in ("full", "frozen"):
+        raise ValueError(f"unknown adv_kernel {adv_kernel!r}: use 'full' or 'frozen'.")
+    x = Tensor(images, requires_grad=adversarial)  # the image gradient is needed only to build R
+    clean = F.cross_entropy(model(x), labels)
+    clean.backward()
+    total, adv_value, ratio = float(clean.item()), 0.0, 0.0
+    if adversarial:
+        r = adversarial_perturbation(x.grad, eps)
+        xp = get_array_module(images)
+        norms_i = xp.sqrt((images.reshape(len(images), -1) ** 2).sum(axis=1))
+        norms_r = xp.sqrt((r.reshape(len(r), -1) ** 2).sum(axis=1))
+        ratio = float((norms_r / xp.maximum(norms_i, 1e-12)).mean())
+        x_adv = Tensor(images + r)
+        crf_image = Tensor(images) if adv_kernel == "frozen" else None
+        adv = F.cross_entropy(model(x_adv, crf_image=crf_image), labels)
+        adv.backward()
+        adv_value = float(adv.item())
+        total += adv_value
+    reg = l2_term(model, lam, l2_scope)
+    if reg is not None:
+        reg.backward()
+        total += float(reg.item())
+    return StepResult(total, float(clean.item()), adv_value, ratio)

@@ -1,0 +1,344 @@
+"""Training, checkpoints and runs [ZX18 §4].
+
+`fit(config, out)` trains a Table-2 variant: the training masses (×4 flips) are shuffled with a
+seeded generator every epoch and cut into batches of 29; normalisation statistics and the
+empirical prior come from the training split only and are stored in the run; the epoch kept is
+the one with the best pooled validation Dice (evaluated with the CRF's test-time iterations),
+or the last one with ``val_frac=0``. The test split is used once, at the end, for metrics.json.
+
+A run directory holds ``config.json``, ``model.npz`` (the selected parameters), ``stats.npz``
+(μ, σ, prior), ``history.csv``, ``metrics.json``, ``test_pred.npz`` and ``checkpoint.npz``
+(everything `resume` needs: parameters, Adam moments and step, RNG state, epoch, best
+parameters and score). Every file is written atomically, so an interrupted run never leaves a
+half-written file behind, and a resumed run equals an uninterrupted one.
+
+See: lessons/02_fcn.py, tests/test_train.py.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .adversarial import loss_and_backward
+from .backend import as_numpy, normalize_device, to_device
+from .models import VARIANTS, SegmentationModel, build_model
+from .optim import Adam
+from .utils import atomic_path, atomic_write_text
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class TrainConfig:
+    """Every hyperparameter of a run (stored in config.json); defaults are the paper's [ZX18 §4]."""
+
+    variant: str = "fcn"           # one of models.VARIANTS
+    data: str = "phantom"          # data spec, see tinyseg.data.load_dataset
+    epochs: int = 100              # passes over the training set (×4 flips)
+    lr: float = 3e-3               # Adam learning rate
+    batch_size: int = 29           # ROIs per step
+    eps: float | str = "auto"      # adversarial ε: 0.1 inbreast-like data, 0.5 DDSM-like ("auto")
+    l2: float = 0.5                # λ of λ/2‖w‖²
+    l2_scope: str = "crf"          # "crf" (CRF weights, as the code) or "all"
+    crf_graph: str = "dense"       # "dense" (paper) or "grid4" (authors' code)
+    n_iter: int = 5                # mean-field iterations in training
+    n_iter_eval: int = 10          # ... at validation and test
+    adv_kernel: str = "full"       # "full" (kernels rebuilt on I+R) or "frozen" (authors' code)
+    fusion: str = "logits"         # multi-scale fusion: "logits" or "prob"
+    prior_init: str = "empirical"  # position-prior initialisation: "empirical" or "zeros"
+    val_frac: float = 0.2          # last fraction of training masses held out; 0 = fixed budget
+    seed: int = 0                  # initialisation and shuffling
+    data_seed: int = 0             # synthetic data
+    device: str = "auto"           # "cpu", "gpu" or "auto"
+    dtype: str = "float32"
+    init_from: str | None = None   # a run whose FCN weights start this one (e.g. a pretrained FCN)
+
+    def validate(self) -> None:
+        if self.variant not in VARIANTS:
+            raise ValueError(f"unknown variant {self.variant!r}; valid variants: {', '.join(VARIANTS)}.")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("epochs and batch_size must be at least 1.")
+        if self.eps != "auto" and not float(self.eps) > 0:
+            raise ValueError(f"eps must be > 0 (or 'auto'), got {self.eps}.")
+        if not 0 <= self.val_frac < 1:
+            raise ValueError(f"val_frac must be in [0, 1), got {self.val_frac}.")
+        if self.prior_init not in ("empirical", "zeros"):
+            raise ValueError(f"prior_init must be 'empirical' or 'zeros', got {self.prior_init!r}.")
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}.")
+
+
+def resolve_eps(config: TrainConfig, kind: str) -> float:
+    """ε of Eq. 7: the configured value, or 0.1 for INbreast-like and 0.5 for DDSM-like data."""
+    if config.eps == "auto":
+        return 0.5 if kind == "ddsm" else 0.1
+    return float(config.eps)
+
+
+@dataclass
+class Prepared:
+    """Normalised, augmented arrays and the statistics fitted on the training split."""
+
+    train_x: np.ndarray
+    train_y: np.ndarray
+    val_x: np.ndarray
+    val_y: np.ndarray
+    mu: np.ndarray
+    sigma: np.ndarray
+    prior: np.ndarray
+    kind: str
+
+
+def prepare_data(dataset: Any, dtype: Any = np.float32) -> Prepared:
+    """Fit μ, σ and the prior on the training split, normalise every split, flip the training set ×4."""
+    from .data import empirical_prior, fit_normalization, flip4, normalize
+
+    tr = dataset.train
+    if len(tr) == 0:
+        raise ValueError("the training split is empty: the dataset has no training masses.")
+    fx, fy = flip4(tr.images, tr.labels)
+    mu, sigma = fit_normalization(fx)
+    prior = empirical_prior(tr.labels, symmetric=True)
+    val = dataset.val
+    vx = normalize(val.images, mu, sigma).astype(dtype) if len(val) else np.zeros((0, 1, *tr.images.shape[2:]), dtype)
+    vy = val.labels if len(val) else np.zeros((0, *tr.images.shape[2:]), np.int64)
+    return Prepared(normalize(fx, mu, sigma).astype(dtype), fy.astype(np.int64), vx, vy, mu, sigma, prior,
+                    getattr(dataset, "kind", "inbreast"))
+
+
+def _pooled_dice(pred: np.ndarray, target: np.ndarray) -> float:
+    from .metrics import dice_pooled
+
+    return float(dice_pooled(pred, target))
+
+
+class Trainer:
+    """The mutable state of a run: model, optimizer, RNG, epoch, best score, history."""
+
+    def __init__(self, config: TrainConfig, data: Prepared, device: str) -> None:
+        self.config, self.data, self.device = config, data, device
+        dtype = np.dtype(config.dtype)
+        self.model = build_model(config.variant, data.prior if config.prior_init == "empirical" else None,
+                                 seed=config.seed, dtype=dtype, crf_graph=config.crf_graph, n_iter=config.n_iter,
+                                 n_iter_eval=config.n_iter_eval, fusion=config.fusion).to(device)
+        if config.init_from:
+            _init_fcn_from(self.model, Path(config.init_from))
+        self.opt = Adam(self.model.parameters(), lr=config.lr)
+        self.rng = np.random.default_rng(config.seed)
+        self.eps = resolve_eps(config, data.kind)
+        self.epoch, self.best_score, self.best_epoch = 0, -1.0, 0
+        self.best_state: dict[str, np.ndarray] = self.model.state_dict()
+        self.history: list[dict[str, float]] = []
+        self._x = to_device(data.train_x, device)
+        self._y = to_device(data.train_y, device)
+        self._vx = to_device(data.val_x, device)
+
+    def run_epoch(self) -> dict[str, float]:
+        """One pass over the shuffled training set; returns the history row."""
+        c, n = self.config, len(self._x)
+        t0 = time.perf_counter()
+        self.model.train()
+        order = self.rng.permutation(n)
+        losses, ratios = [], []
+        for i in range(0, n, c.batch_size):
+            idx = to_device(order[i:i + c.batch_size], self.device)
+            self.model.zero_grad()
+            res = loss_and_backward(self.model, self._x[idx], self._y[idx], adversarial=self.model.adversarial,
+                                    eps=self.eps, lam=c.l2, l2_scope=c.l2_scope, adv_kernel=c.adv_kernel)
+            self.opt.step()
+            losses.append(res.loss)
+            ratios.append(res.r_ratio)
+        self.epoch += 1
+        row = {"epoch": self.epoch, "train_loss": float(np.mean(losses)), "r_ratio": float(np.mean(ratios)),
+               "val_dice": float("nan"), "seconds": 0.0}
+        if not np.all(np.isfinite(losses)):
+            raise RuntimeError(f"training diverged at epoch {self.epoch} (loss {row['train_loss']}); "
+                               "try a smaller --lr.")
+        if len(self._vx):
+            row["val_dice"] = _pooled_dice(as_numpy(self.model.predict(self._vx)), self.data.val_y)
+            if row["val_dice"] > self.best_score:
+                self.best_score, self.best_epoch, self.best_state = row["val_dice"], self.epoch, self.model.state_dict()
+        row["seconds"] = time.perf_counter() - t0
+        self.history.append(row)
+        return row
+
+    def selected_state(self) -> dict[str, np.ndarray]:
+        """The parameters a run keeps: best validation epoch, or the last epoch without validation."""
+        return self.best_state if len(self._vx) else self.model.state_dict()
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def save_checkpoint(self, path: Path) -> None:
+        arrays = {f"param/{k}": v for k, v in self.model.state_dict().items()}
+        arrays.update({f"best/{k}": v for k, v in self.best_state.items()})
+        opt = self.opt.state_dict()
+        arrays.update({f"adam_m/{i}": m for i, m in enumerate(opt["m"])})
+        arrays.update({f"adam_v/{i}": v for i, v in enumerate(opt["v"])})
+        meta = {"epoch": self.epoch, "best_score": self.best_score, "best_epoch": self.best_epoch, "adam_t": opt["t"],
+                "rng": self.rng.bit_generator.state, "history": self.history}
+        arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+        _save_npz(path, arrays)
+
+    def load_checkpoint(self, path: Path) -> None:
+        with np.load(path) as z:
+            meta = json.loads(bytes(z["meta"]).decode())
+            self.model.load_state_dict({k[6:]: z[k] for k in z.files if k.startswith("param/")})
+            self.best_state = {k[5:]: z[k] for k in z.files if k.startswith("best/")}
+            n = len(self.opt.params)
+            self.opt.load_state_dict({"t": meta["adam_t"], "m": [z[f"adam_m/{i}"] for i in range(n)],
+                                      "v": [z[f"adam_v/{i}"] for i in range(n)]})
+        self.epoch, self.best_score, self.best_epoch = meta["epoch"], meta["best_score"], meta["best_epoch"]
+        self.rng.bit_generator.state = meta["rng"]
+        self.history = meta["history"]
+
+
+def _init_fcn_from(model: SegmentationModel, run_dir: Path) -> None:
+    """Copy the FCN part of another run's parameters (e.g. a pretrained FCN into an FCN-CRF)."""
+    with np.load(run_dir / "model.npz") as z:
+        state = {k[4:]: z[k] for k in z.files if k.startswith("fcn.")}
+    model.fcn.load_state_dict(state)
+
+
+def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+
+
+def _history_csv(history: list[dict[str, float]]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=["epoch", "train_loss", "val_dice", "r_ratio", "seconds"], lineterminator="\n")
+    w.writeheader()
+    for row in history:
+        w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    return buf.getvalue()
+
+
+def _progress(total: int, initial: int, quiet: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc="epochs", unit="ep", disable=quiet or not sys.stderr.isatty(),
+                leave=False)
+
+
+def fit(config: TrainConfig, out: str | Path, resume: bool = False, quiet: bool = False, dataset: Any = None,
+        evaluate_test: bool = True) -> "Run":
+    """Train `config.variant` and write the run directory `out`; returns the loaded `Run`.
+
+    Args:
+        config: hyperparameters (see `TrainConfig`).
+        out: run directory (created). An existing finished or partial run is refused unless
+            `resume` is set.
+        resume: continue from ``out/checkpoint.npz`` (its config must match, except `epochs`,
+            which may grow).
+        quiet: no progress bar.
+        dataset: an already loaded dataset (else ``load_dataset(config.data, config.data_seed)``).
+        evaluate_test: write metrics.json and test predictions at the end.
+    """
+    from .data import load_dataset
+
+    config.validate()
+    out = Path(out)
+    device = normalize_device(config.device)
+    if (out / "config.json").exists() and not resume:
+        raise FileExistsError(f"{out} already holds a run: pass --resume to continue it, or choose a new --out.")
+    if dataset is None:
+        dataset = load_dataset(config.data, data_seed=config.data_seed, val_frac=config.val_frac)
+    data = prepare_data(dataset, np.dtype(config.dtype))
+    trainer = Trainer(config, data, device)
+    if resume and (out / "checkpoint.npz").exists():
+        saved = json.loads((out / "config.json").read_text())["train"]
+        mine = {k: v for k, v in asdict(config).items() if k not in ("epochs", "device")}
+        diff = {k: (saved.get(k), v) for k, v in mine.items() if saved.get(k) != v}
+        if diff:
+            raise ValueError(f"--resume with different hyperparameters than the saved run: {diff}.")
+        trainer.load_checkpoint(out / "checkpoint.npz")
+    out.mkdir(parents=True, exist_ok=True)
+    run_config = {"format_version": FORMAT_VERSION, "tinyseg_version": __version__, "numpy_version": np.__version__,
+                  "variant": config.variant, "eps_resolved": trainer.eps, "data_kind": data.kind,
+                  "train": asdict(config)}
+    atomic_write_text(out / "config.json", json.dumps(run_config, indent=2))
+    _save_npz(out / "stats.npz", {"mu": data.mu, "sigma": data.sigma, "prior": data.prior})
+
+    bar = _progress(config.epochs, trainer.epoch, quiet)
+    try:
+        while trainer.epoch < config.epochs:
+            row = trainer.run_epoch()
+            trainer.save_checkpoint(out / "checkpoint.npz")
+            atomic_write_text(out / "history.csv", _history_csv(trainer.history))
+            bar.set_postfix(loss=f"{row['train_loss']:.4f}", val_dice=f"{row['val_dice']:.4f}")
+            bar.update(1)
+    finally:
+        bar.close()
+    _save_npz(out / "model.npz", trainer.selected_state())
+    atomic_write_text(out / "history.csv", _history_csv(trainer.history))
+    run = load_run(out, device=device)
+    if evaluate_test:
+        from .evaluation import evaluate_run
+
+        evaluate_run(run, dataset, out, best_epoch=trainer.best_epoch if len(data.val_x) else trainer.epoch)
+    return run
+
+
+class Run:
+    """A trained run loaded from disk: `.model`, `.config`, `.stats`, `.predict(images)`."""
+
+    def __init__(self, path: Path, model: SegmentationModel, config: dict[str, Any], stats: dict[str, np.ndarray]):
+        self.path, self.model, self.config, self.stats = path, model, config, stats
+
+    @property
+    def variant(self) -> str:
+        return self.config["variant"]
+
+    def normalize(self, images: np.ndarray) -> np.ndarray:
+        """Apply the run's stored per-pixel μ, σ (fitted on its training split)."""
+        from .data import normalize
+
+        return normalize(images, self.stats["mu"], self.stats["sigma"])
+
+    def predict(self, images: Any, batch_size: int = 256) -> np.ndarray:
+        """Hard masks (n, 40, 40) int64 for enhanced, un-normalised ROIs (n, 1, 40, 40)."""
+        images = np.asarray(as_numpy(images))
+        if images.ndim != 4 or images.shape[1:] != self.stats["mu"].shape:
+            raise ValueError(f"predict expects ROIs of shape (n, {', '.join(map(str, self.stats['mu'].shape))}), "
+                             f"got {images.shape}.")
+        if not np.all(np.isfinite(images)):
+            raise ValueError("predict: the images contain NaN or inf.")
+        dtype = np.dtype(self.config["train"]["dtype"])
+        device = "gpu" if type(self.model.parameters()[0].data).__module__.startswith("cupy") else "cpu"
+        x = to_device(self.normalize(images).astype(dtype), device)
+        return as_numpy(self.model.predict(x, batch_size))
+
+
+def load_run(path: str | Path, device: str = "cpu") -> Run:
+    """Load a run directory written by `fit` (model rebuilt from config.json, parameters from model.npz)."""
+    path = Path(path)
+    for name in ("config.json", "model.npz", "stats.npz"):
+        if not (path / name).exists():
+            raise FileNotFoundError(f"{path / name} not found: is {path} a finished tinyseg run "
+                                    "(written by `tinyseg train`)?")
+    config = json.loads((path / "config.json").read_text())
+    if config.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{path} was written by an incompatible tinyseg (format {config.get('format_version')}).")
+    t = config["train"]
+    known = {f.name for f in fields(TrainConfig)}
+    t = {k: v for k, v in t.items() if k in known}
+    with np.load(path / "stats.npz") as z:
+        stats = {k: z[k] for k in z.files}
+    model = build_model(t["variant"], None, seed=t["seed"], dtype=np.dtype(t["dtype"]), crf_graph=t["crf_graph"],
+                        n_iter=t["n_iter"], n_iter_eval=t["n_iter_eval"], fusion=t["fusion"])
+    with np.load(path / "model.npz") as z:
+        try:
+            model.load_state_dict({k: z[k] for k in z.files})
+        except ValueError as e:
+            raise ValueError(f"{path / 'model.npz'} does not match variant {t['variant']!r} in config.json: {e}") from e
+    model.to(normalize_device(device)).eval()
+    return Run(path, model, config, stats)
