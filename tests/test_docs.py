@@ -209,3 +209,16 @@ def test_site_config_makes_no_remote_requests() -> None:
                   "katex/LICENSE", "iframe-worker/shim.js", "iframe-worker/LICENSE"):
         assert (DOCS / "assets" / "vendor" / asset).is_file(), (
             f"docs/assets/vendor/{asset} is missing: run tools/vendor_docs_assets.sh")
+
+
+def test_the_performance_page_is_built_once_benchmarks_results_exist() -> None:
+    config = MKDOCS_YML.read_text(encoding="utf-8")
+    in_nav = re.search(r"^\s*- [^:]+: performance\.md\s*$", config, re.MULTILINE) is not None
+    excluded = re.search(r"^exclude_docs:[^\n]*\n(?:\s+\S[^\n]*\n)*?\s+performance\.md\s*$", config,
+                         re.MULTILINE) is not None
+    if (ROOT / "benchmarks" / "RESULTS.md").is_file():
+        assert in_nav and not excluded, ("benchmarks/RESULTS.md exists: list performance.md in the nav of "
+                                         "mkdocs.yml and remove it from exclude_docs")
+    else:
+        assert excluded and not in_nav, ("docs/performance.md includes benchmarks/RESULTS.md, which does not "
+                                         "exist yet: keep the page in exclude_docs and out of the nav")

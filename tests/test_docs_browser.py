@@ -128,7 +128,7 @@ def _check_page(browser, url: str, is_local, shot: Path | None) -> list[str]:  #
     """Open `url` in a fresh page and return every problem found (empty list: all good)."""
     problems: list[str] = []
     blocked: set[str] = set()
-    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
 
     def route(r) -> None:  # noqa: ANN001
         target = r.request.url
@@ -196,14 +196,14 @@ def test_math_and_search_work_from_file_urls(browser, site: Path) -> None:  # no
         problems = _check_page(browser, (site / name).as_uri(), lambda u: u.startswith("file://"), None)
         assert not problems, f"{name} from file://:\n    " + "\n    ".join(problems)
 
-    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
     remote: list[str] = []
     page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("file://", "data:", "blob:"))
                else (remote.append(r.request.url), r.abort()))
     try:
         page.goto((site / "index.html").as_uri(), wait_until="load")
-        page.locator("label.md-search__icon, .md-search__input").first.click()
-        page.locator("input.md-search__input").fill("gradient")
+        page.locator("input.md-search__input").focus()
+        page.keyboard.type("gradient", delay=20)  # Material searches on key events, not on fill()
         page.wait_for_selector(".md-search-result__item", timeout=10_000)
         hits = page.locator(".md-search-result__item").count()
     finally:

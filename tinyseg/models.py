@@ -82,12 +82,13 @@ class MultiScaleFCN(Module):
     """
 
     def __init__(self, prior: np.ndarray | None = None, fusion: str = "logits", size: int = 40, seed: int = 0,
-                 dtype: Any = np.float32) -> None:
+                 dtype: Any = np.float32, configs: list[Any] | None = None) -> None:
         if fusion not in ("logits", "prob"):
             raise ValueError(f"unknown fusion {fusion!r}: use 'logits' or 'prob'.")
+        configs = list(FCN_CONFIGS) if configs is None else list(configs)
         self.fusion = fusion
-        self.fcns = ModuleList([FCN(name, prior, size, seed + k, dtype) for k, name in enumerate(FCN_CONFIGS)])
-        self.alpha = Parameter(np.full((len(FCN_CONFIGS), 2), 0.25, dtype))
+        self.fcns = ModuleList([FCN(c, prior, size, seed + k, dtype) for k, c in enumerate(configs)])
+        self.alpha = Parameter(np.full((len(configs), 2), 1.0 / len(configs), dtype))
 
     def forward(self, x: Tensor) -> Tensor:
         fused = None
@@ -109,16 +110,21 @@ class SegmentationModel(Module):
         variant: one of `VARIANTS`.
         prior: empirical prior for the position-prior initialisation (None: zeros).
         crf_graph, n_iter, n_iter_eval: CRF options; fusion: multi-scale fusion; seed, dtype.
+        size, fcn_configs: input side and FCN configurations (default 40 and Table 1; small ones
+            serve the gradient checks).
     Returns (forward): logits (N, 2, H, W) — the CRF's last logits Z_T for CRF variants.
     """
 
     def __init__(self, variant: str = "fcn", prior: np.ndarray | None = None, crf_graph: str = "dense",
                  n_iter: int = 5, n_iter_eval: int = 10, fusion: str = "logits", seed: int = 0,
-                 dtype: Any = np.float32, **crf_options: Any) -> None:
+                 dtype: Any = np.float32, size: int = 40, fcn_configs: list[Any] | None = None,
+                 **crf_options: Any) -> None:
         multi, crf, adv = _check_variant(variant)
         self.variant, self.adversarial = variant, adv
-        self.fcn = MultiScaleFCN(prior, fusion, seed=seed, dtype=dtype) if multi else FCN("fcn1", prior, seed=seed,
-                                                                                           dtype=dtype)
+        if multi:
+            self.fcn: Module = MultiScaleFCN(prior, fusion, size, seed, dtype, fcn_configs)
+        else:
+            self.fcn = FCN(fcn_configs[0] if fcn_configs else "fcn1", prior, size, seed, dtype)
         self.crf = MeanFieldCRF(crf_graph, n_iter, n_iter_eval, dtype=dtype, **crf_options) if crf else None
 
     def forward(self, x: Tensor, crf_image: Tensor | None = None) -> Tensor:

@@ -18,7 +18,7 @@ SHAPES = ("round", "oval", "lobulated", "irregular")
 MARGINS = ("circumscribed", "obscured", "microlobulated", "ill_defined", "spiculated")
 # shape -> (axis-ratio range, highest harmonic k, sigma, spectral decay p)   [notes §3.2 table]
 SHAPE_PARAMS = {"round": ((1.0, 1.15), 7, 0.03, 2.0), "oval": ((1.3, 1.9), 7, 0.03, 2.0),
-                "lobulated": ((1.0, 1.5), 9, 0.05, 1.0), "irregular": ((1.0, 1.6), 15, 0.10, 1.2)}
+                "lobulated": ((1.0, 1.5), 9, 0.05, 1.0), "irregular": ((1.0, 1.6), 18, 0.12, 1.2)}
 # margin -> edge blur in pixels of the 40×40 ROI (converted to canvas pixels by the caller's scale)
 MARGIN_BLUR = {"circumscribed": (0.5, 1.0), "obscured": (0.5, 1.0), "microlobulated": (0.5, 1.0),
                "ill_defined": (2.0, 4.0), "spiculated": (1.5, 1.5)}
