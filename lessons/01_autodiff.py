@@ -179,7 +179,7 @@ def main() -> None:
     axes[1].scatter(x[:, 0], x[:, 1], c=t, cmap="coolwarm", s=12, edgecolors="none")
     xs = np.linspace(x[:, 0].min(), x[:, 0].max(), 2)
     axes[1].plot(xs, -(wb[0] * xs + wb[2]) / wb[1], "k-", lw=1.5, label="σ(x·w+b) = ½")
-    axes[1].set(xlabel="x₁", ylabel="x₂", title="learned decision boundary")
+    axes[1].set(xlabel="x₁", ylabel="x₂", title="learned decision boundary", ylim=(x[:, 1].min() - 0.5, x[:, 1].max() + 0.5))
     axes[1].legend(loc="lower right")
     fig.tight_layout()
     path = savefig(fig, args.out / "01_logistic_loss.png")

@@ -222,3 +222,14 @@ def test_the_performance_page_is_built_once_benchmarks_results_exist() -> None:
     else:
         assert excluded and not in_nav, ("docs/performance.md includes benchmarks/RESULTS.md, which does not "
                                          "exist yet: keep the page in exclude_docs and out of the nav")
+
+
+def test_docstring_math_is_written_for_the_docs_site() -> None:
+    """The API pages typeset `$...$` and `$$...$$` with KaTeX; reST `:math:` / `.. math::` stays raw text."""
+    offending = []
+    for path in sorted((ROOT / "tinyseg").rglob("*.py")):
+        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if ":math:`" in line or re.match(r"\s*\.\. math::", line):
+                offending.append(f"{path.relative_to(ROOT)}:{lineno}")
+    assert not offending, ("reST math in docstrings (write $...$ inline and $$...$$ for display, in r\"\"\" \"\"\" "
+                           "strings): " + ", ".join(offending))

@@ -32,6 +32,20 @@ REMOTE_HOSTS = ("unpkg.com", "cdn.jsdelivr.net", "cdnjs.cloudflare.com", "fonts.
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                   "--disable-background-networking", "--disable-component-update", "--no-first-run",
                   "--disable-sync", "--disable-quic"]
+# Text outside code and typeset math that still looks like LaTeX (\\frac, \\mathrm, ...) or reST
+# math (:math:, .. math::): a formula that no delimiter caught, e.g. in a docstring.
+RAW_LATEX_JS = r"""() => {
+  const out = [];
+  const root = document.querySelector('.md-content') || document.body;
+  const walk = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  while (walk.nextNode()) {
+    const node = walk.currentNode;
+    if (node.parentElement.closest('code, pre, .katex, .arithmatex, script, style')) continue;
+    const m = node.textContent.match(/\\[A-Za-z]{2,}|:math:|\.\. math::/);
+    if (m) out.push(node.textContent.trim().slice(0, 80));
+  }
+  return out.slice(0, 10);
+}"""
 EXPECTED_PAGES = ("index.html", "paper.html", "lessons/01_autodiff.html", "api/autodiff.html")
 
 
@@ -166,6 +180,8 @@ def _check_page(browser, url: str, is_local, shot: Path | None) -> list[str]:  #
                 problems.append(f"KaTeX parse error: {errors.nth(i).get_attribute('title') or errors.nth(i).inner_text()}")
             if not page.evaluate("document.fonts.check('16px KaTeX_Main')"):
                 problems.append("KaTeX fonts not loaded")
+        raw = page.evaluate(RAW_LATEX_JS)
+        problems += [f"untypeset LaTeX or reST math in the text: {t!r}" for t in raw]
         broken = page.evaluate("Array.from(document.images)"
                                ".filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)")
         problems += [f"image did not load: {src}" for src in broken]

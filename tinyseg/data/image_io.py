@@ -103,14 +103,14 @@ def read_dicom(path: str | os.PathLike, header_only: bool = False) -> tuple[np.n
 
 def write_dicom(path: str | os.PathLike, pixels: np.ndarray, *, patient_id: str = "", laterality: str = "",
                 view: str = "", spacing_mm: float = 0.07, series_uid: str | None = None,
-                series_description: str = "", entropy: list | None = None) -> None:
+                study_uid: str | None = None, series_description: str = "", entropy: list | None = None) -> None:
     """Write a 16-bit (or 8-bit) MONOCHROME2 digital-mammography DICOM, atomically.
 
     Args:
         path: target file (written to a temporary name, then renamed).
         pixels: (H, W) uint16 (BitsStored 14) or uint8 (BitsStored 8, for CBIS-style masks).
         patient_id, laterality ("L"/"R"), view ("CC"/"MLO"), spacing_mm: header fields.
-        series_uid: SeriesInstanceUID; derived from `entropy` when None.
+        series_uid, study_uid: SeriesInstanceUID and StudyInstanceUID; derived from `entropy` when None.
         series_description: e.g. "full mammogram images" or "ROI mask images".
         entropy: values that make the UIDs deterministic (`generate_uid(entropy_srcs=...)`).
     """
@@ -130,7 +130,7 @@ def write_dicom(path: str | os.PathLike, pixels: np.ndarray, *, patient_id: str 
     ds.file_meta = meta
     ds.SOPClassUID = MAMMO_SOP_CLASS
     ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID = generate_uid(entropy_srcs=src[:1] + ["study"])
+    ds.StudyInstanceUID = study_uid or generate_uid(entropy_srcs=src[:1] + ["study"])
     ds.SeriesInstanceUID = series_uid or generate_uid(entropy_srcs=src + ["series"])
     ds.SeriesDescription = series_description
     ds.Modality = "MG"

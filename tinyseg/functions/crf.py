@@ -217,7 +217,7 @@ def _dense_kernels(image: Tensor, graph: str, include_self: bool) -> list[Any]:
     diff = A.sub(A.reshape(image, (N, P, 1)), A.reshape(image, (N, 1, P)))  # (N, P, P)
     sq = A.mul(diff, diff)
     if graph == "dense":
-        kint = A.mul(A.exp(A.mul(sq, -0.5)), (1 - eye + keep) / (P - 1))
+        kint = A.mul(A.exp(A.mul(sq, xp.asarray(-0.5, dtype))), (1 - eye + keep) / (P - 1))
         kpos = 0.5 * xp.kron(gaussian_factor(H, xp, dtype), gaussian_factor(W, xp, dtype)) * (1 - eye + keep)
         return [kint, kpos]
     y, x = xp.divmod(xp.arange(P), W)
@@ -254,11 +254,12 @@ def mean_field_crf_composite(unary: Any, image: Any, weights: Any, n_iter: int =
     ks = _dense_kernels(image, graph, include_self)
     Z, Q = U, _softmax_last(U)
     for _ in range(n_iter):
-        B = 0
+        B = None  # (no Python scalars: Op.__call__ would make them NumPy arrays next to CuPy ones)
         for m, K in enumerate(ks):
             msg = A.mul(Q, A.matmul(K, xp.ones((N, H * W, 1), unary.dtype))) if authors_self_message \
                 else A.matmul(K, Q)  # (N, P, 2)
-            B = A.add(B, A.mul(msg, A.getitem(weights, m)))  # w_m scalar, or (2,) over labels
+            term = A.mul(msg, A.getitem(weights, m))  # w_m scalar, or (2,) over labels
+            B = term if B is None else A.add(B, term)
         if compatibility == "potts":
             Z = A.sub(U, A.matmul(B, xp.ones((2, 2), unary.dtype) - xp.eye(2, dtype=unary.dtype)))  # μ symmetric
         else:

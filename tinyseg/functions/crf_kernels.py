@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import get_array_module
+from ..backend import get_array_module, is_cupy_array
 
 GRAPHS = ("dense", "grid4")
 
@@ -53,12 +53,15 @@ class DenseIntensityKernel:
         self.scale = 1.0 / max(P - 1, 1)
         self.self_weight = 1.0 if include_self else 0.0
         K = xp.empty((N, P, P), dtype=image.dtype) if out is None else out
-        # In place, one image at a time: no (N, P, P) temporary beyond the kernel itself.
-        for n in range(N):
-            xp.subtract(image[n, :, None], image[n, None, :], out=K[n])  # (P, P) differences
-            xp.multiply(K[n], K[n], out=K[n])
-            K[n] *= -0.5
-            xp.exp(K[n], out=K[n])
+        # In place, no temporary beyond the kernel itself; on the CPU one image at a time (it stays
+        # in cache), on the GPU the whole batch at once (fewer kernel launches).
+        step = N if is_cupy_array(image) else 1
+        for n in range(0, N, step):
+            Kn = K[n:n + step]  # (step, P, P)
+            xp.subtract(image[n:n + step, :, None], image[n:n + step, None, :], out=Kn)  # differences
+            xp.multiply(Kn, Kn, out=Kn)
+            Kn *= -0.5
+            xp.exp(Kn, out=Kn)
         self.K = K  # (N, P, P), unscaled, diagonal 1
 
     def apply(self, x: Any) -> Any:
