@@ -2,8 +2,10 @@ r"""Adversarial training [ZX18 Eq. 7-8].
 
 The loss of a training step is
 
-.. math:: \mathcal L = \mathcal L(I) + \mathcal L(I + R) + \tfrac{\lambda}{2}\|w_{crf}\|^2,
-   \qquad R_n = \varepsilon\,\frac{g_n}{\|g_n\|_2},\quad g = \nabla_I \mathcal L(I)
+$$
+\mathcal L = \mathcal L(I) + \mathcal L(I + R) + \tfrac{\lambda}{2}\|w_{crf}\|^2,
+\qquad R_n = \varepsilon\,\frac{g_n}{\|g_n\|_2},\quad g = \nabla_I \mathcal L(I)
+$$
 
 with R computed per image from the clean loss' gradient and then held constant (a first-order,
 FGM-style step; no double backprop). One clean forward/backward yields both the parameter
@@ -28,9 +30,9 @@ from .models import SegmentationModel
 
 
 def adversarial_perturbation(g: Any, eps: float) -> Any:
-    r"""Per-image perturbation :math:`R_n = \varepsilon\,g_n/\|g_n\|_2` [ZX18 Eq. 7].
+    r"""Per-image perturbation $R_n = \varepsilon\,g_n/\|g_n\|_2$ [ZX18 Eq. 7].
 
-    Computed robustly as :math:`\hat g = g/\max|g|`, then :math:`\varepsilon\hat g/\|\hat g\|_2`
+    Computed robustly as $\hat g = g/\max|g|$, then $\varepsilon\hat g/\|\hat g\|_2$
     (the same direction, immune to underflow); R_n = 0 where g_n vanishes.
 
     Args:
@@ -79,9 +81,13 @@ def loss_and_backward(model: SegmentationModel, images: Any, labels: Any, advers
 
     Args:
         model: the network (its parameters' gradients should be zeroed by the caller).
-        images: normalised ROIs (N, 1, H, W) raw array; labels: (N, H, W) int.
+        images: normalised ROIs (N, 1, H, W), raw array.
+        labels: targets (N, H, W), int.
         adversarial: add the loss at I + R (Eq. 8) with R from `adversarial_perturbation`.
-        eps, lam, l2_scope, adv_kernel: ε, λ, the l2 scope and "full" | "frozen" kernels.
+        eps: ε, the norm of each image's perturbation.
+        lam: λ of the l2 term.
+        l2_scope: "crf" or "all".
+        adv_kernel: "full" (CRF kernels rebuilt on I + R) or "frozen" (clean kernels).
     """
     if adv_kernel not in ("full", "frozen"):
         raise ValueError(f"unknown adv_kernel {adv_kernel!r}: use 'full' or 'frozen'.")

@@ -65,10 +65,15 @@ def run_table2(data: str = "phantom", seeds: int = 3, epochs: int = 100, variant
     """Train every variant for every seed (resumable) and write ``table2.md`` and ``table2.json``.
 
     Args:
-        data: data spec; seeds: seeds 0..K−1 per variant; epochs: fixed epoch budget per run
-            (the selected epoch is the best on validation within it).
+        data: data spec.
+        seeds: seeds 0..K−1 are trained per variant.
+        epochs: fixed epoch budget per run (the selected epoch is the best on validation within it).
         variants: subset of `VARIANTS` (default all eight).
+        out: output folder.
         fast: 16 training masses, 2 mean-field iterations in training and 3 at test (for CI).
+        device: "cpu", "gpu" or "auto".
+        data_seed: synthetic data seed.
+        quiet: no progress output.
         overrides: further `TrainConfig` fields (e.g. crf_graph="grid4").
     """
     from .data import load_dataset

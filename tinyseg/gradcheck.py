@@ -41,7 +41,8 @@ class GradcheckCase:
         make_inputs: ``rng -> list of float64 / int arrays``; inputs are built fresh per run.
         ops: the `Op` classes this case exercises (the meta-test reads this).
         wrt: indices of the inputs to differentiate; default: every floating-point input.
-        rtol, atol: tolerances of the norm-wise comparison.
+        rtol: relative tolerance of the norm-wise comparison.
+        atol: absolute tolerance.
     """
 
     name: str
@@ -86,7 +87,9 @@ def check_backward(fn: Callable[..., Tensor], inputs: Sequence[Any], wrt: Sequen
             with ``requires_grad=True``, the others as raw arrays.
         inputs: arrays (NumPy or CuPy); floating-point ones are cast to float64.
         wrt: indices of inputs to check (default: every floating-point input).
-        rtol, atol: norm-wise tolerances; h: finite-difference step.
+        rtol: relative tolerance of the norm-wise comparison.
+        atol: absolute tolerance.
+        h: finite-difference step.
         max_elementwise: inputs with more elements are checked along random directions.
     Raises:
         GradcheckError: naming the case, the input, the index and both values.

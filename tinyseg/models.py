@@ -75,9 +75,9 @@ class FCN(Module):
 class MultiScaleFCN(Module):
     r"""The four Table-1 FCNs fused with learned weights [ZX18 §3, Table 1].
 
-    Default (``fusion="logits"``): :math:`U_l = \sum_k \alpha_{k,l}\,\log\mathrm{softmax}(z_k)_l`,
+    Default (``fusion="logits"``): $U_l = \sum_k \alpha_{k,l}\,\log\mathrm{softmax}(z_k)_l$,
     α initialised to ¼ (a geometric mean of the four predictions). ``fusion="prob"`` reproduces
-    the authors' code: :math:`U_l = \sum_k \alpha_{k,l}\,\mathrm{softmax}(z_k)_l`, used directly
+    the authors' code: $U_l = \sum_k \alpha_{k,l}\,\mathrm{softmax}(z_k)_l$, used directly
     as the unary score.
     """
 
@@ -109,9 +109,15 @@ class SegmentationModel(Module):
     Args:
         variant: one of `VARIANTS`.
         prior: empirical prior for the position-prior initialisation (None: zeros).
-        crf_graph, n_iter, n_iter_eval: CRF options; fusion: multi-scale fusion; seed, dtype.
-        size, fcn_configs: input side and FCN configurations (default 40 and Table 1; small ones
-            serve the gradient checks).
+        crf_graph: "dense" (paper) or "grid4" (authors' code).
+        n_iter: mean-field iterations in training.
+        n_iter_eval: mean-field iterations in eval mode.
+        fusion: multi-scale fusion, "logits" or "prob".
+        seed: initialisation seed.
+        dtype: parameter dtype.
+        size: input side (default 40).
+        fcn_configs: FCN configurations (default Table 1; small ones serve the gradient checks).
+        crf_options: further `MeanFieldCRF` options.
     Returns (forward): logits (N, 2, H, W) — the CRF's last logits Z_T for CRF variants.
     """
 

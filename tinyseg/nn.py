@@ -128,8 +128,13 @@ class Conv2d(Module):
     """Valid (or padded) 2-D convolution ``y = conv2d(x, W) + b``, Glorot-initialised [ZX18 Table 1].
 
     Args:
-        c_in, c_out: channels; kernel_size: k (square); stride, pad: as `F.conv2d`.
-        rng: random generator for the initialisation; dtype: parameter dtype.
+        c_in: input channels.
+        c_out: output channels.
+        kernel_size: k (square kernel).
+        stride: as `F.conv2d`.
+        pad: as `F.conv2d`.
+        rng: random generator for the initialisation.
+        dtype: parameter dtype.
     """
 
     def __init__(self, c_in: int, c_out: int, kernel_size: int, stride: int = 1, pad: int = 0,
@@ -196,7 +201,7 @@ def prior_logit_init(prior: np.ndarray | None, shape: tuple[int, int], dtype: An
 class PositionPrior(Module):
     r"""The learned position prior of Eq. 6: a (2, H, W) bias added to the FCN's logits [ZX18 Eq. 6].
 
-    :math:`P(y_i \mid I) \propto w_i P_{fcn}(y_i \mid I)` — a multiplicative prior on
+    $P(y_i \mid I) \propto w_i P_{fcn}(y_i \mid I)$ — a multiplicative prior on
     probabilities is an additive bias on logits, learned with the network.
 
     Args:
@@ -222,9 +227,13 @@ class MeanFieldCRF(Module):
 
     Args:
         graph: "dense" (the paper) or "grid4" (the authors' code, with correct messages).
-        n_iter, n_iter_eval: iterations in train() / eval().
+        n_iter: iterations in train().
+        n_iter_eval: iterations in eval().
         per_label: one weight per kernel and label, shape (2, 2), instead of (2,).
-        include_self, unary_domain, authors_self_message: passed to `F.mean_field_crf`.
+        include_self: keep the self pair (see `F.mean_field_crf`).
+        unary_domain: "logits" or "prob" (see `F.mean_field_crf`).
+        authors_self_message: reproduce the authors' missing message passing (grid4).
+        dtype: parameter dtype.
     """
 
     def __init__(self, graph: str = "dense", n_iter: int = 5, n_iter_eval: int = 10, per_label: bool = False,

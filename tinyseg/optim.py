@@ -42,9 +42,10 @@ class Optimizer:
 class Adam(Optimizer):
     r"""Adam [Kingma & Ba 2015] as in PyTorch; the paper's optimizer, lr 0.003 [ZX18 §4].
 
-    .. math::
-        m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\quad v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,\quad
-        \theta_t = \theta_{t-1} - \eta\,\frac{m_t/(1-\beta_1^t)}{\sqrt{v_t/(1-\beta_2^t)} + \epsilon}
+    $$
+    m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\quad v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,\quad
+    \theta_t = \theta_{t-1} - \eta\,\frac{m_t/(1-\beta_1^t)}{\sqrt{v_t/(1-\beta_2^t)} + \epsilon}
+    $$
 
     Args:
         params: the parameters to update.
@@ -113,7 +114,9 @@ class Adam(Optimizer):
 class SGD(Optimizer):
     r"""Stochastic gradient descent with optional momentum (PyTorch semantics).
 
-    .. math:: b_t = \mu b_{t-1} + g_t,\quad \theta_t = \theta_{t-1} - \eta\, b_t
+    $$
+    b_t = \mu b_{t-1} + g_t,\quad \theta_t = \theta_{t-1} - \eta\, b_t
+    $$
 
     Args:
         params: the parameters to update.

@@ -1,0 +1,207 @@
+"""`load_dataset(spec)`: every data source behind one call, with train / val / test splits.
+
+Specs: `phantom` (= `phantom:inbreast`), `phantom:ddsm_bcrp`, `inbreast:PATH`, `cbis:PATH`,
+`folder:PATH`, `npz:PATH`. Each split holds enhanced, NOT normalised 40×40 ROIs; normalisation
+statistics and the prior are fitted by training on the train split. Validation = the last
+`val_frac` of the training masses in split order (12 of 58, 17 of 84), whole masses, before
+flips. Built datasets are cached under `$TINYSEG_CACHE` (default `~/.cache/tinyseg`), keyed by
+versions, spec, options, seed and the source files' sizes and times. [DESIGN §5]
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from .canvases import npz_samples, phantom_samples
+from .cbis import load_cbis
+from .errors import WarningCounter
+from .folder import load_folder
+from .inbreast import load_inbreast
+from .phantom import GENERATOR_VERSION, PRESETS
+
+CACHE_FORMAT = 1  # bump when the cached arrays or the pipeline change
+VALID_SPECS = ("phantom", "phantom:inbreast", "phantom:ddsm_bcrp", "inbreast:PATH", "cbis:PATH", "folder:PATH",
+               "npz:PATH")
+PIPELINE_DEFAULTS = {"crop_scale": 1.0, "label_resize": "bicubic", "clahe_hist_range": "data", "gt_dilate_px": 0}
+SOURCE_OPTIONS = {"phantom": {"difficulty", "preset_overrides"}, "inbreast": {"split_order", "n_train",
+                  "mirror_right", "raster"}, "cbis": {"mirror_right"}, "folder": {"roi"}, "npz": set()}
+
+
+@dataclass
+class Split:
+    """One split: images (n, 1, 40, 40) float32 enhanced, labels (n, 40, 40) int64, meta (n dicts)."""
+    images: np.ndarray
+    labels: np.ndarray
+    meta: list = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+@dataclass
+class Dataset:
+    """A loaded dataset: `.train`, `.val`, `.test` splits plus where it came from.
+
+    `kind` is "inbreast" or "ddsm" (training picks the adversarial ε from it);
+    `warnings` counts the data problems that were repaired or skipped.
+    """
+    spec: str
+    name: str
+    kind: str
+    train: Split
+    val: Split
+    test: Split
+    options: dict = field(default_factory=dict)
+    warnings: dict = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return (f"Dataset({self.name!r}, kind={self.kind!r}, train={len(self.train)}, val={len(self.val)}, "
+                f"test={len(self.test)})")
+
+
+def cache_dir() -> Path:
+    """`$TINYSEG_CACHE`, or `~/.cache/tinyseg`."""
+    return Path(os.environ.get("TINYSEG_CACHE") or Path.home() / ".cache" / "tinyseg")
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    """Split a spec into (source, argument): `"phantom"` → ("phantom", "inbreast")."""
+    if not isinstance(spec, str) or not spec:
+        raise ValueError(f"data spec must be a non-empty string; valid specs: {', '.join(VALID_SPECS)}")
+    source, _, arg = spec.partition(":")
+    if source == "phantom":
+        arg = arg or "inbreast"
+        if arg not in PRESETS:
+            raise ValueError(f"unknown phantom preset {arg!r} in {spec!r}; valid specs: {', '.join(VALID_SPECS)}")
+        return source, arg
+    if source not in SOURCE_OPTIONS:
+        raise ValueError(f"unknown data spec {spec!r}; valid specs: {', '.join(VALID_SPECS)}")
+    if not arg:
+        raise ValueError(f"data spec {spec!r} needs a path, e.g. {source}:/data/{source}")
+    path = Path(arg).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: not found (data spec {spec!r}); valid specs: {', '.join(VALID_SPECS)}")
+    return source, str(path.resolve())
+
+
+def _signature(path: str) -> list:
+    p = Path(path)
+    files = [p] if p.is_file() else sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
+    return [[str(f.relative_to(p)) if f != p else f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files]
+
+
+def _build(source: str, arg: str, data_seed: int, opts: dict, warn: WarningCounter) -> tuple[list, str]:
+    pipeline = {k: opts[k] for k in PIPELINE_DEFAULTS}
+    extra = {k: v for k, v in opts.items() if k not in PIPELINE_DEFAULTS}
+    if source == "phantom":
+        return phantom_samples(arg, data_seed, warn=warn, **extra, **pipeline), PRESETS[arg].kind
+    if source == "npz":
+        return npz_samples(arg, warn, **pipeline)
+    if source == "inbreast":
+        return load_inbreast(arg, warn=warn, **extra, **pipeline), "inbreast"
+    if source == "cbis":
+        return load_cbis(arg, warn=warn, **extra, **pipeline), "ddsm"
+    return load_folder(arg, warn=warn, **extra, **pipeline), "inbreast"
+
+
+def _jsonable(x: object) -> object:
+    return x.item() if isinstance(x, np.generic) else str(x)
+
+
+def _save(path: Path, samples: list, kind: str, warnings: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "wb") as f:
+        np.savez(f, images=np.stack([s["image"] for s in samples]).astype(np.float32),
+                 labels=np.stack([s["label"] for s in samples]).astype(np.uint8),
+                 split=np.array([s["split"] for s in samples]), kind=np.array(kind),
+                 meta=np.array(json.dumps([s["meta"] for s in samples], default=_jsonable)),
+                 warnings=np.array(json.dumps(warnings)))
+    os.replace(tmp, path)  # atomic: a reader sees the old file or the complete new one
+
+
+def _load(path: Path) -> tuple[list, str, dict] | None:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            samples = [{"image": x, "label": y.astype(np.int64), "split": str(s), "meta": m}
+                       for x, y, s, m in zip(z["images"], z["labels"], z["split"], meta)]
+            return samples, str(z["kind"]), json.loads(str(z["warnings"]))
+    except Exception:  # a damaged or foreign cache file is rebuilt, never trusted
+        return None
+
+
+def _split(samples: list, name: str) -> Split:
+    if not samples:
+        return Split(np.zeros((0, 1, 40, 40), np.float32), np.zeros((0, 40, 40), np.int64), [])
+    return Split(np.stack([s["image"] for s in samples]).astype(np.float32),
+                 np.stack([s["label"] for s in samples]).astype(np.int64), [dict(s["meta"]) for s in samples])
+
+
+def load_dataset(spec: str = "phantom", data_seed: int = 0, val_frac: float = 0.2, cache: bool = True,
+                 **options) -> Dataset:
+    """Load a dataset by spec, with train / val / test splits.  [ZX18 §4]
+
+    Args:
+        spec: one of `VALID_SPECS` (PATH a folder, or the .npz file for `npz:`).
+        data_seed: fixes the synthetic data (independent of the training seed).
+        val_frac: fraction of the training masses, taken from the end in split order, that form
+            the validation split (rounded half up; 0 = no validation split). Ignored when the
+            source names its own `val` rows.
+        cache: read/write the built dataset under `cache_dir()`.
+        **options: pipeline options `crop_scale` (1.0), `label_resize` ("bicubic"),
+            `clahe_hist_range` ("data"), `gt_dilate_px` (0), and per source: phantom
+            `difficulty`, `preset_overrides`; inbreast `split_order`, `n_train`, `mirror_right`,
+            `raster`; cbis `mirror_right`; folder `roi`.
+
+    Returns:
+        a `Dataset`.
+
+    Raises:
+        ValueError: unknown spec or option, bad val_frac. FileNotFoundError: missing path.
+    """
+    source, arg = parse_spec(spec)
+    unknown = set(options) - set(PIPELINE_DEFAULTS) - SOURCE_OPTIONS[source]
+    if unknown:
+        raise ValueError(f"unknown option(s) {sorted(unknown)} for {source!r} data; valid: "
+                         f"{sorted(set(PIPELINE_DEFAULTS) | SOURCE_OPTIONS[source])}")
+    if not 0 <= val_frac < 1:
+        raise ValueError(f"val_frac must be in [0, 1), got {val_frac}")
+    opts = {**PIPELINE_DEFAULTS, **options}
+    key = json.dumps({"format": CACHE_FORMAT, "version": __version__, "generator": GENERATOR_VERSION,
+                      "source": source, "arg": arg, "seed": int(data_seed) if source == "phantom" else None,
+                      "options": opts, "files": _signature(arg) if source != "phantom" else None},
+                     sort_keys=True, default=str)
+    name = f"{source}:{arg}" if source == "phantom" else f"{source}:{Path(arg).name}"
+    path = cache_dir() / "datasets" / f"{source}-{hashlib.sha256(key.encode()).hexdigest()[:20]}.npz"
+    loaded = _load(path) if cache and path.is_file() else None
+    warn = WarningCounter()
+    if loaded is None:
+        samples, kind = _build(source, arg, int(data_seed), opts, warn)
+        warnings = dict(warn.counts)
+        if cache:
+            _save(path, samples, kind, warnings)
+    else:
+        samples, kind, warnings = loaded
+        for k, n in warnings.items():
+            warn.add(k, "(from the dataset cache)", n)
+    warn.emit(name)
+    train = [s for s in samples if s["split"] == "train"]
+    val = [s for s in samples if s["split"] == "val"]
+    if not val:
+        n_val = int(np.floor(val_frac * len(train) + 0.5))
+        if n_val >= len(train) and n_val > 0:
+            raise ValueError(f"val_frac={val_frac} leaves no training mass (only {len(train)} in train)")
+        train, val = train[:len(train) - n_val], train[len(train) - n_val:]
+    for s in val:
+        s["meta"]["split"] = "val"
+    return Dataset(spec=spec, name=name, kind=kind, train=_split(train, "train"), val=_split(val, "val"),
+                   test=_split([s for s in samples if s["split"] == "test"], "test"), options=opts,
+                   warnings=warnings)
