@@ -257,9 +257,8 @@ def summarize(raw: dict[str, Any]) -> list[dict[str, Any]]:
             if "gpu_mem_mb" in rs[0]:
                 row[f"{impl}_gpu_mem"] = max(r["gpu_mem_mb"] for r in rs)
             if "big_infer_ms" in rs[0]:
-                row[f"{impl}_big_rois_s"] = raw_big = raw["big_batch"] / (median([t for r in rs for t in r["big_infer_ms"]])
-                                                                         / 1e3)
-                row[f"{impl}_big_rois_s"] = raw_big
+                big_ms = median([t for r in rs for t in r["big_infer_ms"]])
+                row[f"{impl}_big_rois_s"] = raw["big_batch"] / (big_ms / 1e3)
         if "tinyseg_step" in row and "torch_step" in row:
             row["ratio"] = row["tinyseg_step"] / row["torch_step"]
             row["infer_ratio"] = row["tinyseg_infer"] / row["torch_infer"]

@@ -123,7 +123,9 @@ def test_crf_gradcheck_cases_cover_every_option():
 
 
 def test_crf_authors_self_message_is_q_times_kernel_row_sums():
-    """Note §1.3: the authors' message is Q ⊙ (K·1); without the flag it is the stencil K·Q (dense brute force)."""
+    """Note §1.3: the authors' message is Q ⊙ (K·1); without the flag it is the stencil K·Q.
+
+    Both are compared with the dense brute-force kernel."""
     u, img, w = _inputs(np, seed=6, w_shape=(2, 2))
     Ks = [brute_force_kernel(img[n, 0], "grid4", m, False) for n in range(2) for m in range(2)]
     Q0 = _softmax(u).reshape(2, 2, 20)  # (N, 2, P)
@@ -169,7 +171,8 @@ def test_crf_converges_to_a_fixed_point_in_the_contractive_regime(graph):
     assert rho < 1
     q = {T: _q(F.mean_field_crf, u, img, w, n_iter=T, graph=graph) for T in (1, 5, 10, 60, 61)}
     assert np.abs(q[61] - q[60]).max() < 1e-8  # fixed-point residual ‖Q − softmax(U + Σ w K Q)‖
-    # Geometric estimate in the logit difference δ: ‖δ10 − δ5‖ ≤ ρ^4/(1−ρ)·‖δ1 − δ0‖ (σ is 1/4-Lipschitz).
+    # Geometric estimate in the logit difference δ (σ is 1/4-Lipschitz):
+    # ‖δ10 − δ5‖ ≤ ρ^4/(1−ρ)·‖δ1 − δ0‖.
     delta = {T: np.log(q[T][:, 1] / q[T][:, 0]) for T in q}
     delta[0] = u[:, 1] - u[:, 0]
     bound = rho ** 4 / (1 - rho) * np.linalg.norm(delta[1] - delta[0])
@@ -181,7 +184,8 @@ def test_crf_is_equivariant_to_flips_and_transposes(xp, graph):
     u, img, w = _inputs(xp, N=2, H=5, W=5, w_shape=(2, 2))
     z = as_numpy(F.mean_field_crf(u, img, w, n_iter=3, graph=graph).data)
     for flip in (lambda a: a[..., ::-1, :], lambda a: a[..., ::-1], lambda a: a.swapaxes(-1, -2)):
-        zf = F.mean_field_crf(xp.ascontiguousarray(flip(u)), xp.ascontiguousarray(flip(img)), w, n_iter=3, graph=graph)
+        uf, imgf = xp.ascontiguousarray(flip(u)), xp.ascontiguousarray(flip(img))
+        zf = F.mean_field_crf(uf, imgf, w, n_iter=3, graph=graph)
         np.testing.assert_allclose(as_numpy(zf.data), flip(z), rtol=0, atol=1e-13)
 
 

@@ -258,11 +258,12 @@ class Op:
     def __call__(self, *inputs: Any) -> Any:
         tensors = [x if isinstance(x, Tensor) else None for x in inputs]
         arrays = [_as_array(x) for x in inputs]
-        xp = get_array_module(*arrays)  # raises on mixed NumPy / CuPy
+        # Device check on real arrays only: Python scalars become arrays below, on the right device.
+        xp = get_array_module(*[a for a, x in zip(arrays, inputs) if a is x or isinstance(x, Tensor)])
         # Python scalars become arrays of the tensors' dtype, on the tensors' device.
         ref_dtype = next((a.dtype for a, t in zip(arrays, tensors) if t is not None), None)
-        arrays = [a if t is not None or a.ndim > 0 or ref_dtype is None else xp.asarray(a, dtype=ref_dtype)
-                  for a, t in zip(arrays, tensors)]
+        arrays = [a if t is not None or a is x else xp.asarray(a, dtype=ref_dtype if a.ndim == 0 else a.dtype)
+                  for a, t, x in zip(arrays, tensors, inputs)]
         ys = self.forward(*arrays)
         single = not isinstance(ys, tuple)
         outputs = [Tensor(y) for y in ((ys,) if single else ys)]

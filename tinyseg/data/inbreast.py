@@ -103,39 +103,49 @@ def parse_inbreast_csv(text: str, source: str = "INbreast.csv") -> list[dict]:
     return out
 
 
-def image_mass_rois(pixels: np.ndarray, polygons: list[np.ndarray], right: bool, *, mirror_right: bool = True,
-                    raster: str = "outline_fill", warn: WarningCounter | None = None, source: str = "",
-                    **pipeline) -> list[tuple[np.ndarray, np.ndarray, tuple]]:
-    """The ROIs of one image's masses; shared by the file loader and the in-memory generator.
+def image_mass_masks(pixels: np.ndarray, polygons: list[np.ndarray], right: bool, *, mirror_right: bool = True,
+                     raster: str = "outline_fill", warn: WarningCounter | None = None,
+                     source: str = "") -> tuple[np.ndarray, list[np.ndarray | None]]:
+    """Full-size masks of one image's masses, in the orientation the ROIs are cut from.
 
-    Each polygon is clamped into the image (a counted warning), mirrored with the image when it is
-    a right breast, rasterised, and run through `mass_to_roi`. A mass entirely outside the image
-    is skipped with a counted warning.
+    Each polygon is clamped into the image (a counted warning) and rasterised separately; a right
+    breast's image and masks are then flipped left-right when `mirror_right` is on, as the authors
+    do (`prepmaskim.m`). A mass entirely outside the image is skipped (None) with a counted warning.
 
     Returns:
-        list of (roi (1, 40, 40) float32, label (40, 40) int64, crop box) per kept mass, or None
-        in place of a skipped mass.
+        (pixels (H, W), possibly mirrored; list of (H, W) bool masks or None per polygon).
     """
-    warn = warn or WarningCounter()
+    warn = warn if warn is not None else WarningCounter()
     H, W = pixels.shape
-    if right and mirror_right:
-        pixels = pixels[:, ::-1]
-    out = []
+    flip = right and mirror_right
+    masks: list[np.ndarray | None] = []
     for k, poly in enumerate(polygons, start=1):
         poly = np.asarray(poly, dtype=np.float64)
         outside = (poly[:, 0] < 0) | (poly[:, 0] > W - 1) | (poly[:, 1] < 0) | (poly[:, 1] > H - 1)
         if outside.all():
             warn.add("mass_outside_image", f"{source} mass {k}: every point lies outside the {W}x{H} image; skipped")
-            out.append(None)
+            masks.append(None)
             continue
         if outside.any():
             warn.add("points_clamped", f"{source} mass {k}: {int(outside.sum())} points outside the image clamped")
             poly = np.clip(poly, 0, [W - 1, H - 1])
-        if right and mirror_right:
-            poly = np.stack([W - 1 - poly[:, 0], poly[:, 1]], axis=1)
         mask = rasterize_polygon(poly, (H, W), raster)
-        out.append(mass_to_roi(pixels, mask, **pipeline))
-    return out
+        masks.append(mask[:, ::-1] if flip else mask)  # rasterise, then flip: as the authors do
+    return (pixels[:, ::-1] if flip else pixels), masks
+
+
+def image_mass_rois(pixels: np.ndarray, polygons: list[np.ndarray], right: bool, *, mirror_right: bool = True,
+                    raster: str = "outline_fill", warn: WarningCounter | None = None, source: str = "",
+                    **pipeline) -> list[tuple[np.ndarray, np.ndarray, tuple] | None]:
+    """The ROIs of one image's masses; shared by the file loader and the in-memory generator.
+
+    Returns:
+        per polygon, (roi (1, 40, 40) float32, label (40, 40) int64, crop box), or None for a
+        skipped mass (see `image_mass_masks`).
+    """
+    pixels, masks = image_mass_masks(pixels, polygons, right, mirror_right=mirror_right, raster=raster, warn=warn,
+                                     source=source)
+    return [None if m is None else mass_to_roi(pixels, m, **pipeline) for m in masks]
 
 
 def _find_root(path: Path) -> Path:

@@ -31,7 +31,7 @@ class SyntheticMammogram:
     birads: str
     pixels: np.ndarray  # (H, W) uint16
     spacing_mm: float
-    masses: list = field(default_factory=list)  # dicts: polygon (K, 2) (x, y) as written, meta
+    masses: list = field(default_factory=list)  # dicts: polygon (K, 2) (x, y) as written, polygon_exact, meta
     distractors: list = field(default_factory=list)  # dicts: name, points (K, 2), type
 
 
@@ -106,8 +106,8 @@ def generate_mammogram(preset: Preset, data_seed: int, image_index: int, n_masse
             item["polygon"][:, 0] = W - 1 - item["polygon"][:, 0]
         for item in distractors:
             item["points"][:, 0] = W - 1 - item["points"][:, 0]
-    for item in masses:
-        item["polygon"] = written(item["polygon"])
+    for item in masses:  # keep the analytic polygon; files carry it with 6 decimals
+        item["polygon_exact"], item["polygon"] = item["polygon"], written(item["polygon"])
     for item in distractors:
         item["points"] = written(item["points"])
     birads = str(rng.choice(["4a", "4b", "4c", "5"])) if n_masses else str(rng.choice(["1", "2"]))

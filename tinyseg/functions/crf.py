@@ -55,8 +55,9 @@ class MeanFieldCRFOp(Op):
             e = xp.exp(U - U.max(axis=1, keepdims=True))
             U = e / e.sum(axis=1, keepdims=True)
         self.U = U
-        self.W = weights.astype(unary.dtype) if weights.ndim == 2 else xp.repeat(weights.astype(unary.dtype)[:, None], 2, 1)
-        img = image.astype(unary.dtype).reshape(N, 1, H, W)
+        w = weights.astype(unary.dtype)
+        self.W = w if w.ndim == 2 else xp.repeat(w[:, None], 2, axis=1)  # (2,) -> (2, 2): (kernel, label)
+        img = image.astype(unary.dtype)  # (N, 1, H, W)
         size = N
         if self.graph == "dense" and not is_cupy_array(unary):
             size = max(1, min(N, _CHUNK_BYTES // (P * P * unary.dtype.itemsize)))
@@ -103,8 +104,9 @@ class MeanFieldCRFOp(Op):
         if self.unary_domain == "prob":  # back through U = softmax(unary)
             gU = self.U * (gU - (gU * self.U).sum(axis=1, keepdims=True))
         gw = gW if self.inputs[2].ndim == 2 else gW.sum(axis=1)
-        gimage = None if gI is None else gI.reshape(self.inputs[1].shape).astype(self.inputs[1].dtype)
-        return gU.reshape(N, 2, H, W), gimage, gw.astype(self.inputs[2].dtype)
+        if gI is not None:
+            gI = gI.reshape(N, 1, H, W).astype(self.inputs[1].dtype)  # (N, P) -> (N, 1, H, W)
+        return gU.reshape(N, 2, H, W), gI, gw.astype(self.inputs[2].dtype)  # (N, 2, P) -> (N, 2, H, W)
 
     def _backward_chunk(self, gZ: Any, ks: list[Any], state: Any, need_image: bool) -> tuple[Any, Any, Any]:
         xp, W = get_array_module(gZ), self.W
@@ -147,7 +149,8 @@ def _check(unary: Tensor, image: Tensor, weights: Tensor, n_iter: int, graph: st
         raise ValueError(f"mean_field_crf: unary must have shape (N, 2, H, W), got {unary.shape}.")
     N, _, H, W = unary.shape
     if image.shape != (N, 1, H, W):
-        raise ValueError(f"mean_field_crf: image must have shape {(N, 1, H, W)} to match the unary, got {image.shape}.")
+        raise ValueError(f"mean_field_crf: image must have shape {(N, 1, H, W)} to match the unary, "
+                         f"got {image.shape}.")
     if weights.shape not in ((2,), (2, 2)):
         raise ValueError(f"mean_field_crf: weights must have shape (2,) or (2, 2), got {weights.shape}.")
     if graph not in GRAPHS:

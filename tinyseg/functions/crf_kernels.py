@@ -12,10 +12,11 @@ object bound to a batch of images that provides exactly these:
 
 Kernels (index 0 depends on the image, index 1 does not; the weights follow this order):
 
-| graph | kernel 0 | kernel 1 |
-|---|---|---|
-| ``"dense"`` (the paper) | $e^{-(I_i-I_j)^2/2}/(P-1)$, all pairs, a batched matmul | $\tfrac12 e^{-\|p_i-p_j\|^2}$, $p$ in pixels, as the exact separable product $G_y X G_x^\top$ |
-| ``"grid4"`` (the authors' code) | $e^{-(I_i-I_j)^2}$ on 4-neighbours (stencil) | $1$ on 4-neighbours (stencil) |
+* ``"dense"`` (the paper): kernel 0 $e^{-(I_i-I_j)^2/2}/(P-1)$ over all pairs, a batched
+  matmul; kernel 1 $\tfrac12 e^{-\|p_i-p_j\|^2}$ ($p$ in pixels) as the exact separable
+  product $G_y X G_x^\top$.
+* ``"grid4"`` (the authors' code): kernel 0 $e^{-(I_i-I_j)^2}$ and kernel 1 $1$, both on
+  4-neighbours, as stencils.
 
 Self pairs ($j = i$) are excluded unless ``include_self=True``: the diagonal term
 $k_{ii}x_i$ is subtracted from the full product. The dense intensity kernel is divided by
@@ -166,7 +167,10 @@ class Grid4Kernel:
     adjoint = apply  # every edge is undirected: K is symmetric
 
     def image_vjp(self, a: Any, b: Any, **_: Any) -> Any:
-        r"""$\nabla_I\,a^\top K b$ through the edge weights $e=e^{-\Delta^2}$, $\Delta = I_{\rm next}-I$ (note §4.4)."""
+        r"""$\nabla_I\,a^\top K b$ through the edge weights $e=e^{-\Delta^2}$, $\Delta = I_{next}-I$.
+
+        Note §4.4: $\partial(a^\top Kb)/\partial e_{ij} = a_ib_j + a_jb_i$, $de/d\Delta = -2\Delta e$.
+        """
         if not self.depends_on_image:
             return None
         xp = get_array_module(a)
