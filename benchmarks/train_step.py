@@ -223,7 +223,7 @@ def run_all(a: argparse.Namespace) -> dict[str, Any]:
         print("torch is not installed: timing tinyseg only (pip install torch==2.13.0 for the twin)")
     specs = [f"{v}:{g}" for v, g in cases(a.variants, a.graphs)]
     raw: dict[str, Any] = {"facts": machine_facts(), "native_blas": a.native_blas, "device": a.device,
-                           "argv": sys.argv, "runs": [], "versions": {}}
+                           "argv": sys.argv, "big_batch": a.big_batch, "runs": [], "versions": {}}
     for threads in a.threads:
         groups = [specs] if a.device == "gpu" else [[s] for s in specs]  # CPU: a fresh process per case
         for group in groups:
@@ -234,6 +234,8 @@ def run_all(a: argparse.Namespace) -> dict[str, Any]:
                     for r in out["results"]:
                         r.update(impl=impl, threads=threads, round=rnd)
                         raw["runs"].append(r)
+                        if a.json:  # partial results survive a time-out
+                            a.json.write_text(json.dumps({"raw": raw, "partial": True}, indent=1))
                         print(f"  [{threads} thr, round {rnd + 1}] {impl:<7} {r['variant']:<18} {r['graph']:<6} "
                               f"step {median(r['step_ms']):9.1f} ms   infer {median(r['infer_ms']):8.1f} ms   "
                               f"rss {r['rss_mb']:7.0f} MB", flush=True)
@@ -302,9 +304,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=None, help="alternating rounds (default 3 CPU, 2 GPU)")
     ap.add_argument("--threads", type=int, nargs="+", default=[1],
                     help="thread counts to run (each for both implementations)")
-    ap.add_argument("--steps", type=int, default=None, help="timed steps per process (default 10 CPU, 30 GPU)")
-    ap.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 2 CPU, 5 GPU)")
-    ap.add_argument("--infer-steps", type=int, default=None, help="timed inference batches (default 5 CPU, 30 GPU)")
+    ap.add_argument("--steps", type=int, default=None, help="timed steps per process (default 10 CPU, 20 GPU)")
+    ap.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 2 CPU, 3 GPU)")
+    ap.add_argument("--infer-steps", type=int, default=None, help="timed inference batches (default 5 CPU, 20 GPU)")
     ap.add_argument("--batch", type=int, default=29)
     ap.add_argument("--big-batch", type=int, default=1024, help="GPU: batch of the ROIs/s measurement")
     ap.add_argument("--big-variants", nargs="*", default=["multi_fcn_crf"], help="GPU: variants timed at --big-batch")
@@ -319,9 +321,9 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     gpu = a.device == "gpu"
     a.repeats = a.repeats or (2 if gpu else 3)
-    a.steps = a.steps or (30 if gpu else 10)
-    a.warmup = a.warmup if a.warmup is not None else (5 if gpu else 2)
-    a.infer_steps = a.infer_steps or (30 if gpu else 5)
+    a.steps = a.steps or (20 if gpu else 10)
+    a.warmup = a.warmup if a.warmup is not None else (3 if gpu else 2)
+    a.infer_steps = a.infer_steps or (20 if gpu else 5)
     if a.child_impl:
         a.impl = a.child_impl
         return child_main(a)
@@ -330,7 +332,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"train_step: device {a.device}, batch {a.batch}, float32, threads {a.threads}, {a.repeats} rounds × "
           f"({a.warmup} warm-up + {a.steps} steps), native BLAS {a.native_blas}", flush=True)
     raw = run_all(a)
-    raw["big_batch"] = a.big_batch
     rows = summarize(raw)
     md = table(rows, a.device)
     facts = raw["facts"]

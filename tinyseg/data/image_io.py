@@ -76,9 +76,12 @@ def read_dicom(path: str | os.PathLike, header_only: bool = False) -> tuple[np.n
     if header_only:
         return None, info
     if "PixelData" not in ds:
+        if info["rows"]:  # the header announces an image that is not there
+            raise DataFormatError(f"{path}: the header describes a {info['rows']}x{info['columns']} image but "
+                                  f"the file has no pixel data (truncated or corrupt?). Re-download the file.")
         raise DataFormatError(f"{path}: DICOM file without pixel data (SOP class "
-                              f"{_header_value(ds, 'SOPClassUID', '?')}): not an image. Pass the image "
-                              f"series (e.g. the mammogram), not a report or presentation state.")
+                              f"{_header_value(ds, 'SOPClassUID', '?')}): not an image, or a truncated file. "
+                              f"Pass the image series (e.g. the mammogram), not a report or presentation state.")
     if int(_header_value(ds, "SamplesPerPixel", 1)) != 1:
         raise DataFormatError(f"{path}: colour DICOM (SamplesPerPixel != 1); tinyseg needs greyscale mammograms")
     if int(_header_value(ds, "NumberOfFrames", 1) or 1) != 1:

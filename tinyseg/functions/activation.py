@@ -1,7 +1,7 @@
 r"""Activations: tanh (the FCN's hidden layers) and softmax / log_softmax (its output).  [ZX18 Eq. 1]
 
-`log_softmax` uses the log-sum-exp shift, :math:`\log\sum_k e^{x_k} = m + \log\sum_k e^{x_k - m}`
-with :math:`m = \max_k x_k`, so logits of any magnitude (the tests use ±1e4) give finite
+`log_softmax` uses the log-sum-exp shift, $\log\sum_k e^{x_k} = m + \log\sum_k e^{x_k - m}$
+with $m = \max_k x_k$, so logits of any magnitude (the tests use ±1e4) give finite
 results. Each backward uses the op's saved OUTPUT, not its input.
 
 See: lessons/02_fcn.py, tests/test_activation.py.
@@ -71,7 +71,9 @@ class LogSoftmaxOp(Op):
 def tanh(x: Any) -> Tensor:
     r"""Hyperbolic tangent, the FCN's hidden activation.  [ZX18 Table 1]
 
-    .. math:: y = \tanh x
+    $$
+    y = \tanh x
+    $$
 
     Args:
         x: any shape.
@@ -88,7 +90,9 @@ def tanh(x: Any) -> Tensor:
 def softmax(x: Any, axis: int = 1) -> Tensor:
     r"""Softmax over `axis` (the class axis of NCHW logits by default).  [ZX18 Eq. 1]
 
-    .. math:: y_k = \frac{e^{x_k - m}}{\sum_j e^{x_j - m}}, \quad m = \max_j x_j
+    $$
+    y_k = \frac{e^{x_k - m}}{\sum_j e^{x_j - m}}, \quad m = \max_j x_j
+    $$
 
     Args:
         x: e.g. logits ``(N, C, H, W)``.
@@ -106,7 +110,9 @@ def softmax(x: Any, axis: int = 1) -> Tensor:
 def log_softmax(x: Any, axis: int = 1) -> Tensor:
     r"""Log-probabilities by log-sum-exp; finite for logits as large as ±1e4.  [ZX18 Eq. 1]
 
-    .. math:: y_k = x_k - m - \log \sum_j e^{x_j - m}, \quad m = \max_j x_j
+    $$
+    y_k = x_k - m - \log \sum_j e^{x_j - m}, \quad m = \max_j x_j
+    $$
 
     Args:
         x: e.g. logits ``(N, C, H, W)``.

@@ -3,7 +3,7 @@ r"""Convolution by im2col + one matrix product, and transpose convolution as its
 `im2col` copies every KH×KW window of the (padded) input into a column, so that a convolution
 becomes one matrix product with the flattened kernels; `col2im` is its adjoint: it adds every
 column back into the window it came from. The two are a linear pair,
-:math:`\langle \mathrm{im2col}(x), c\rangle = \langle x, \mathrm{col2im}(c)\rangle`, and so are
+$\langle \mathrm{im2col}(x), c\rangle = \langle x, \mathrm{col2im}(c)\rangle$, and so are
 `conv2d` and `conv_transpose2d`: the backward of each (w.r.t. its input) is the forward of the
 other with the same kernel. The FCN of [ZX18 Table 1] uses both: three valid convolutions take the
 40×40 ROI to 1×1×c3, and a transpose convolution with a 40×40 kernel takes it back to 40×40 logits.
@@ -120,13 +120,17 @@ class Col2imOp(Op):
 def im2col(x: Any, kernel_size: IntPair, stride: IntPair = 1, pad: IntPair = 0) -> Tensor:
     r"""Every KH×KW window of the zero-padded input as a column.  [ZX18 Table 1]
 
-    .. math:: \mathrm{col}[n,\ c K_H K_W + i K_W + j,\ o_h O_W + o_w] = x_{pad}[n, c, s_h o_h + i, s_w o_w + j]
+    $$
+    \mathrm{col}[n,\ c K_H K_W + i K_W + j,\ o_h O_W + o_w] = x_{pad}[n, c, s_h o_h + i, s_w o_w + j]
+    $$
 
     A strided view of the input (what `sliding_window_view` builds) copied once by a reshape.
 
     Args:
         x: ``(N, C, H, W)``.
-        kernel_size, stride, pad: ints or ``(h, w)`` pairs.
+        kernel_size: ``KH`` and ``KW``, an int or an ``(h, w)`` pair.
+        stride: the window step, an int or an ``(h, w)`` pair.
+        pad: zero padding on each side, an int or an ``(h, w)`` pair.
     Returns:
         ``(N, C·KH·KW, OH·OW)`` with ``OH = (H + 2·pad − KH) // stride + 1``.
 
@@ -140,7 +144,9 @@ def im2col(x: Any, kernel_size: IntPair, stride: IntPair = 1, pad: IntPair = 0) 
 def col2im(col: Any, x_shape: Sequence[int], kernel_size: IntPair, stride: IntPair = 1, pad: IntPair = 0) -> Tensor:
     r"""Add every column back into the window it came from: the adjoint of `im2col`.  [ZX18 Table 1]
 
-    .. math:: \langle \mathrm{im2col}(x), c\rangle = \langle x, \mathrm{col2im}(c)\rangle
+    $$
+    \langle \mathrm{im2col}(x), c\rangle = \langle x, \mathrm{col2im}(c)\rangle
+    $$
 
     Loops over the KH·KW kernel offsets (one strided slice-add each), or over the output
     positions when there are fewer of those; never over pixels.
@@ -148,7 +154,9 @@ def col2im(col: Any, x_shape: Sequence[int], kernel_size: IntPair, stride: IntPa
     Args:
         col: ``(N, C·KH·KW, OH·OW)``.
         x_shape: ``(N, C, H, W)``, the shape of the image the columns were taken from.
-        kernel_size, stride, pad: as for `im2col`.
+        kernel_size: as for `im2col`.
+        stride: as for `im2col`.
+        pad: as for `im2col` (the padding is cropped off the result).
     Returns:
         ``(N, C, H, W)``; pixels in several windows receive the sum.
 
@@ -239,7 +247,9 @@ class Conv2dOp(Op):
 def conv2d(x: Any, W: Any, b: Any = None, stride: IntPair = 1, pad: IntPair = 0) -> Tensor:
     r"""2-D convolution (cross-correlation, as in PyTorch) by im2col and one matrix product.  [ZX18 Table 1]
 
-    .. math:: y[n,o,h,w] = b_o + \sum_{c,i,j} W[o,c,i,j]\; x_{pad}[n, c, s h + i, s w + j]
+    $$
+    y[n,o,h,w] = b_o + \sum_{c,i,j} W[o,c,i,j]\; x_{pad}[n, c, s h + i, s w + j]
+    $$
 
     The three valid convolutions of each FCN of Table 1 (e.g. FCN 1: 5×5 → 6, 5×5 → 12,
     7×7 → 588). When the output is 1×1 and there is no padding (the third layer), the op skips
@@ -249,7 +259,8 @@ def conv2d(x: Any, W: Any, b: Any = None, stride: IntPair = 1, pad: IntPair = 0)
         x: ``(N, C_in, H, W)`` floating point.
         W: ``(C_out, C_in, KH, KW)``, same dtype as x.
         b: optional ``(C_out,)`` bias.
-        stride, pad: ints or ``(h, w)`` pairs; zero padding.
+        stride: the step, an int or an ``(h, w)`` pair.
+        pad: zero padding on each side, an int or an ``(h, w)`` pair.
     Returns:
         ``(N, C_out, OH, OW)``, ``OH = (H + 2·pad − KH) // stride + 1``.
 
@@ -319,8 +330,10 @@ class ConvTranspose2dOp(Op):
 def conv_transpose2d(x: Any, W: Any, b: Any = None, stride: IntPair = 1, pad: IntPair = 0) -> Tensor:
     r"""Transpose convolution: the adjoint of `conv2d` with the same kernel.  [ZX18 Table 1]
 
-    .. math:: y[n,o,s h + i - p, s w + j - p] \mathrel{+}= \sum_c W[c,o,i,j]\, x[n,c,h,w], \qquad
-              \langle \mathrm{conv2d}(u, W), x\rangle = \langle u, \mathrm{conv\_transpose2d}(x, W)\rangle
+    $$
+    y[n,o,s h + i - p, s w + j - p] \mathrel{+}= \sum_c W[c,o,i,j]\, x[n,c,h,w], \qquad
+    \langle \mathrm{conv2d}(u, W), x\rangle = \langle u, \mathrm{conv\_transpose2d}(x, W)\rangle
+    $$
 
     The last layer of every FCN of Table 1 maps the 1×1×c3 code to 40×40×2 logits with a 40×40
     kernel and no bias; with a 1×1 input (and no padding) the op is one
@@ -330,7 +343,8 @@ def conv_transpose2d(x: Any, W: Any, b: Any = None, stride: IntPair = 1, pad: In
         x: ``(N, C_in, H, W)`` floating point.
         W: ``(C_in, C_out, KH, KW)`` (PyTorch's layout), same dtype as x.
         b: optional ``(C_out,)`` bias.
-        stride, pad: ints or ``(h, w)`` pairs; pad crops the full output on each side.
+        stride: the step of the kernel in the output, an int or an ``(h, w)`` pair.
+        pad: rows/columns cropped off each side of the full output, an int or an ``(h, w)`` pair.
     Returns:
         ``(N, C_out, OH, OW)``, ``OH = (H − 1)·stride + KH − 2·pad``.
 

@@ -1,7 +1,10 @@
 r"""Losses: the pixel-wise negative log-likelihood of Eq. 1, its fused softmax form, the L2 penalty.
 
-.. math:: L_{FCN} = -\frac{1}{N N_i} \sum_{n=1}^{N} \sum_{i=1}^{N_i} \log P(y_{n,i} \mid I_n; \theta)
-   \qquad [ZX18\ Eq.\ 1]
+$$
+L_{FCN} = -\frac{1}{N N_i} \sum_{n=1}^{N} \sum_{i=1}^{N_i} \log P(y_{n,i} \mid I_n; \theta)
+$$
+
+(the paper's Eq. 1 [ZX18 Eq. 1], with $N_i = 1600$ pixels per 40×40 image).
 
 `nll_loss(log_softmax(z), y)` is the composite; `cross_entropy(z, y)` computes the same number in
 one op whose backward is exactly ``(softmax(z) − onehot(y)) / count`` — no log-probability
@@ -94,7 +97,9 @@ class L2PenaltyOp(Op):
 def nll_loss(logp: Any, target: Any) -> Tensor:
     r"""Mean negative log-likelihood of the target class over all pixels.  [ZX18 Eq. 1]
 
-    .. math:: L = -\frac{1}{N \cdot P} \sum_{n} \sum_{i} \mathrm{logp}[n, y_{n,i}, i]
+    $$
+    L = -\frac{1}{N \cdot P} \sum_{n} \sum_{i} \mathrm{logp}[n, y_{n,i}, i]
+    $$
 
     Args:
         logp: log-probabilities ``(N, C, H, W)`` (or ``(N, C, *S)``), e.g. ``log_softmax(z)``.
@@ -112,8 +117,10 @@ def nll_loss(logp: Any, target: Any) -> Tensor:
 def cross_entropy(logits: Any, target: Any) -> Tensor:
     r"""Fused ``nll_loss(log_softmax(logits, axis=1), target)``: the loss of Eq. 1 from logits.  [ZX18 Eq. 1]
 
-    .. math:: L = \frac{1}{N P} \sum_{n,i} \Big( \log \sum_k e^{z_{n,k,i}} - z_{n,y_{n,i},i} \Big),
-              \qquad \frac{\partial L}{\partial z} = \frac{\mathrm{softmax}(z) - \mathrm{onehot}(y)}{N P}
+    $$
+    L = \frac{1}{N P} \sum_{n,i} \Big( \log \sum_k e^{z_{n,k,i}} - z_{n,y_{n,i},i} \Big),
+    \qquad \frac{\partial L}{\partial z} = \frac{\mathrm{softmax}(z) - \mathrm{onehot}(y)}{N P}
+    $$
 
     Uses the log-sum-exp shift: finite for logits as large as ±1e4.
 
@@ -133,7 +140,9 @@ def cross_entropy(logits: Any, target: Any) -> Tensor:
 def l2_penalty(params: Sequence[Any], lam: float) -> Tensor:
     r"""The weight penalty ``λ/2 · Σ‖w‖²`` of the total loss.  [ZX18 Eq. 8]
 
-    .. math:: R(w) = \frac{\lambda}{2} \sum_{p} \lVert w_p \rVert_2^2
+    $$
+    R(w) = \frac{\lambda}{2} \sum_{p} \lVert w_p \rVert_2^2
+    $$
 
     Args:
         params: a non-empty sequence of tensors (e.g. the CRF weights, DESIGN `--l2-scope crf`).

@@ -79,7 +79,9 @@ class MaxPool2dOp(Op):
 def max_pool2d(x: Any, kernel_size: int = 2, stride: int = 2) -> Tensor:
     r"""Max over each kernel_size×kernel_size window, moved by `stride`.  [ZX18 Table 1]
 
-    .. math:: y[n,c,h,w] = \max_{0 \le i,j < k} x[n, c, s h + i, s w + j]
+    $$
+    y[n,c,h,w] = \max_{0 \le i,j < k} x[n, c, s h + i, s w + j]
+    $$
 
     Sizes are floored: a 7×7 map pools to 3×3 and its last row and column get no gradient.
 

@@ -2,13 +2,17 @@ r"""The position prior: a learned image-sized bias on the FCN's logits.  [ZX18 E
 
 The paper writes the prior as a re-weighting of the FCN's probabilities,
 
-.. math:: P(y_i \mid I; \theta) \propto w_i \, P_{fcn}(y_i \mid I; \theta)  \qquad [ZX18\ Eq.\ 6]
+$$
+P(y_i \mid I; \theta) \propto w_i \, P_{fcn}(y_i \mid I; \theta)
+$$
 
-and implements it as "an image sized bias in the softmax layer". The two are the same thing:
-with :math:`P_{fcn} = \mathrm{softmax}(z)`,
+(Eq. 6), and implements it as "an image sized bias in the softmax layer". The two are the same
+thing: with $P_{fcn} = \mathrm{softmax}(z)$,
 
-.. math:: w_{i,k} \, \frac{e^{z_{i,k}}}{\sum_j e^{z_{i,j}}} \;\propto\; e^{z_{i,k} + \log w_{i,k}}
-   \quad\Rightarrow\quad P = \mathrm{softmax}(z + b), \quad b_{i,k} = \log w_{i,k},
+$$
+w_{i,k} \, \frac{e^{z_{i,k}}}{\sum_j e^{z_{i,j}}} \;\propto\; e^{z_{i,k} + \log w_{i,k}}
+\quad\Rightarrow\quad P = \mathrm{softmax}(z + b), \quad b_{i,k} = \log w_{i,k},
+$$
 
 since the normaliser over classes absorbs every factor that does not depend on k. A
 multiplicative prior on probabilities is an additive bias on logits; learning b (one value per
@@ -43,9 +47,11 @@ class AddPriorOp(Op):
 def add_prior(logits: Any, bias: Any) -> Tensor:
     r"""Add the position-prior bias to every image's logits.  [ZX18 Eq. 6]
 
-    .. math:: z'_{n,k,i} = z_{n,k,i} + b_{k,i}, \qquad \mathrm{softmax}(z') \propto e^{b} \odot \mathrm{softmax}(z)
+    $$
+    z'_{n,k,i} = z_{n,k,i} + b_{k,i}, \qquad \mathrm{softmax}(z') \propto e^{b} \odot \mathrm{softmax}(z)
+    $$
 
-    i.e. the multiplicative prior :math:`P \propto w_i P_{fcn}` of Eq. 6 with :math:`w = e^{b}`.
+    i.e. the multiplicative prior $P \propto w_i P_{fcn}$ of Eq. 6 with $w = e^{b}$.
 
     Args:
         logits: ``(N, C, H, W)``, the FCN's output (C = 2 in the paper).
