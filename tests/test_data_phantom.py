@@ -59,6 +59,7 @@ def test_dataset_arrays_follow_the_interface(default_dataset):
         assert len(split.meta) == len(split) and 0 <= split.images.min() and split.images.max() <= 1
     # Validation = the last 12 training masses in split order, before any flip.
     assert [m["index"] for m in default_dataset.val.meta] == list(range(46, 58))
+    assert {m["split"] for m in default_dataset.val.meta} == {"val"}
     assert [m["index"] for m in default_dataset.test.meta] == list(range(58, 116))
 
 

@@ -94,6 +94,16 @@ def test_extract_roi_at_crop_scale_one_is_the_mask_bbox():
         P.extract_roi(img, np.zeros_like(mask))
 
 
+def test_mass_to_roi_gt_dilation_grows_the_box():
+    img = np.random.default_rng(5).integers(1000, 2000, (80, 90)).astype(np.uint16)
+    mask = np.zeros((80, 90), bool)
+    mask[30:51, 20:61] = True
+    roi, label, box = P.mass_to_roi(img, mask)
+    assert box == (20, 30, 60, 50) and roi.shape == (1, 40, 40) and label.all()
+    _, label3, box3 = P.mass_to_roi(img, mask, gt_dilate_px=3)
+    assert box3 == (17, 27, 63, 53) and not label3.all()  # the dilated rectangle has rounded corners
+
+
 def test_resize_roi_keeps_integer_dtype_and_thresholds_label():
     rng = np.random.default_rng(1)
     roi = rng.integers(3000, 4000, (77, 93)).astype(np.uint16)

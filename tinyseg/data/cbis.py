@@ -145,7 +145,8 @@ def load_cbis(path: str | Path, *, mirror_right: bool = False, warn: WarningCoun
             roi, label, box = mass_to_roi(img, msk, **pipeline)
             meta = {"roi_id": f"{r['patient_id']}_{r['left or right breast']}_{r['image view']}_{r['abnormality id']}",
                     "patient": r["patient_id"], "laterality": "R" if right else "L", "view": r["image view"],
-                    "box": list(box), "mirrored": bool(right and mirror_right), "source": str(full_path.relative_to(root)),
+                    "box": list(box), "mirrored": bool(right and mirror_right),
+                    "source": str(full_path.relative_to(root)),
                     "shape": r.get("mass shape", ""), "margin": r.get("mass margins", "")}
             samples.append({"image": roi, "label": label, "split": split, "meta": meta})
     if not any(s["split"] == "train" for s in samples) or not any(s["split"] == "test" for s in samples):

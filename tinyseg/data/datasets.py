@@ -142,7 +142,8 @@ def _split(samples: list, name: str) -> Split:
     if not samples:
         return Split(np.zeros((0, 1, 40, 40), np.float32), np.zeros((0, 40, 40), np.int64), [])
     return Split(np.stack([s["image"] for s in samples]).astype(np.float32),
-                 np.stack([s["label"] for s in samples]).astype(np.int64), [dict(s["meta"]) for s in samples])
+                 np.stack([s["label"] for s in samples]).astype(np.int64),
+                 [{**s["meta"], "split": name} for s in samples])
 
 
 def load_dataset(spec: str = "phantom", data_seed: int = 0, val_frac: float = 0.2, cache: bool = True,
@@ -200,8 +201,6 @@ def load_dataset(spec: str = "phantom", data_seed: int = 0, val_frac: float = 0.
         if n_val >= len(train) and n_val > 0:
             raise ValueError(f"val_frac={val_frac} leaves no training mass (only {len(train)} in train)")
         train, val = train[:len(train) - n_val], train[len(train) - n_val:]
-    for s in val:
-        s["meta"]["split"] = "val"
+    test = [s for s in samples if s["split"] == "test"]
     return Dataset(spec=spec, name=name, kind=kind, train=_split(train, "train"), val=_split(val, "val"),
-                   test=_split([s for s in samples if s["split"] == "test"], "test"), options=opts,
-                   warnings=warnings)
+                   test=_split(test, "test"), options=opts, warnings=warnings)

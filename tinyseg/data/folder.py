@@ -16,8 +16,6 @@ import csv
 import io
 from pathlib import Path
 
-import numpy as np
-
 from .errors import DataFormatError, WarningCounter
 from .image_io import read_array
 from .preprocess import mass_to_roi

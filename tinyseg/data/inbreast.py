@@ -22,7 +22,8 @@ from .image_io import read_dicom
 from .preprocess import mass_to_roi
 from .raster import rasterize_polygon
 
-_POINT = re.compile(r"\(\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*,\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")
+_NUMBER = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
+_POINT = re.compile(r"\(\s*" + _NUMBER + r"\s*,\s*" + _NUMBER)  # "(x, y)" or "(x, y, z)"
 INBREAST_CSV_COLUMNS = ("File Name", "Laterality", "View")
 
 

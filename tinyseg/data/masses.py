@@ -83,7 +83,8 @@ def sample_mass(rng: np.random.Generator, R: float, shape_mix: dict[str, float],
     micro = np.zeros_like(THETA)
     if margin == "microlobulated":  # rendered, not annotated: annotators draw smooth polygons
         km = rng.integers(14, 29, 2)[:, None]  # two high harmonics, amplitude 0.02-0.05 each
-        micro = (rng.uniform(0.02, 0.05, (2, 1)) * np.cos(km * THETA[None, :] + rng.uniform(0, 2 * np.pi, (2, 1)))).sum(0)
+        amp, psi_m = rng.uniform(0.02, 0.05, (2, 1)), rng.uniform(0, 2 * np.pi, (2, 1))
+        micro = (amp * np.cos(km * THETA[None, :] + psi_m)).sum(axis=0)  # (N_THETA,)
     C = rng.uniform(*contrast) * (0.7 if margin == "ill_defined" else 1.0)
     spec = MassSpec(shape=shape, margin=margin, R=float(R), contrast=float(C), alpha=rng.uniform(0.4, 1.0),
                     blur40=rng.uniform(*MARGIN_BLUR[margin]), r_body=base * norm,

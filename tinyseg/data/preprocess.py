@@ -194,7 +194,7 @@ def flip4(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 
 def empirical_prior(labels: np.ndarray, symmetric: bool = True) -> np.ndarray:
-    """The position prior: the mean training mask (Fig. 2a), optionally flip-symmetrised.  [ZX18 Eq. 6]
+    """The position prior: the mean training mask, optionally flip-symmetrised.  [ZX18 Eq. 6, Fig. 2a]
 
     Args:
         labels: (N, H, W) un-augmented training labels in {0, 1}.

@@ -110,7 +110,7 @@ def write_cbis(mammograms: list[SyntheticMammogram], out: str | os.PathLike, n_t
         folder = f"Mass-{'Training' if split == 'train' else 'Test'}_P_{i + 1:05d}_{side}_{m.view}"
         study = generate_uid(entropy_srcs=[folder, "study"])
         series = generate_uid(entropy_srcs=[folder, "full"])
-        d = out / "CBIS-DDSM" / folder / f"07-20-2016-DDSM-NA-{i + 1:05d}" / f"1.000000-full mammogram images-{i + 1:05d}"
+        d = out / "CBIS-DDSM" / folder / f"07-20-2016-DDSM-NA-{i + 1:05d}" / f"1.000000-full mammogram images-{i + 1}"
         d.mkdir(parents=True, exist_ok=True)
         write_dicom(d / "1-1.dcm", m.pixels, patient_id=f"P_{i + 1:05d}", laterality=m.laterality, view=m.view,
                     spacing_mm=m.spacing_mm, series_uid=series, study_uid=study,
@@ -121,7 +121,7 @@ def write_cbis(mammograms: list[SyntheticMammogram], out: str | os.PathLike, n_t
             roi_series = generate_uid(entropy_srcs=[roi_folder, "roi"])
             mask = rasterize_polygon(mass["polygon"], m.pixels.shape)
             x0, y0, x1, y1 = mask_box(mask)
-            rd = out / "CBIS-DDSM" / roi_folder / f"07-21-2016-DDSM-NA-{i + 1:05d}" / f"1.000000-ROI mask images-{i + 1:05d}"
+            rd = out / "CBIS-DDSM" / roi_folder / f"07-21-2016-DDSM-NA-{i + 1:05d}" / f"1.000000-ROI mask images-{k}"
             rd.mkdir(parents=True, exist_ok=True)
             common = dict(patient_id=f"P_{i + 1:05d}", laterality=m.laterality, view=m.view, spacing_mm=m.spacing_mm,
                           series_uid=roi_series, study_uid=roi_study, series_description="ROI mask images")
