@@ -165,7 +165,8 @@ def _versions(impl: str, device: str) -> dict[str, Any]:
 
         v["torch"] = torch.__version__
         v["torch_threads"] = torch.get_num_threads()
-        v["torch_blas"] = next((ln.strip() for ln in torch.__config__.show().splitlines() if "BLAS_INFO" in ln), "")
+        cfg = torch.__config__.show()
+        v["torch_blas"] = next((f.strip() for f in cfg.replace("\n", ",").split(",") if f.strip().startswith("BLAS_INFO")), "")
         if device == "gpu":
             v["gpu"] = torch.cuda.get_device_name(0)
             v["cuda"] = torch.version.cuda
