@@ -18,6 +18,12 @@ T_TESTS=${T_TESTS:-150} T_STEP=${T_STEP:-170} T_EPOCHS=${T_EPOCHS:-75}
 
 main() {
   echo "== gpu_check $(date -u +%FT%TZ) in $PWD"
+  # The device machine has no pydicom and no network: install a carried wheel if there is one
+  # (run(carry=[".whl"]) after `pip download pydicom -d .whl`).
+  if ls .whl/*.whl >/dev/null 2>&1; then
+    "$PY" -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl && \
+      export PYTHONPATH="$PYTHONPATH:/tmp/site"
+  fi
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv || true
   "$PY" - <<'PYEOF'
 import sys, numpy
@@ -33,7 +39,8 @@ PYEOF
 
   echo "== [1/3] pytest (xp fixture: numpy and cupy), limit ${T_TESTS}s"
   local t0=$SECONDS
-  timeout "$T_TESTS" "$PY" -m pytest -q -x -p no:cacheprovider tests -k "not lessons and not docs"
+  timeout "$T_TESTS" "$PY" -m pytest -q -p no:cacheprovider tests -k "not lessons and not docs" \
+      --junitxml "$DEST/pytest_gpu.xml"
   echo "pytest rc=$? ($((SECONDS - t0)) s)"
 
   echo "== [2/3] train_step.py --device gpu, limit ${T_STEP}s"

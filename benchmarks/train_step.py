@@ -165,8 +165,10 @@ def _versions(impl: str, device: str) -> dict[str, Any]:
 
         v["torch"] = torch.__version__
         v["torch_threads"] = torch.get_num_threads()
-        cfg = torch.__config__.show()
-        v["torch_blas"] = next((f.strip() for f in cfg.replace("\n", ",").split(",") if f.strip().startswith("BLAS_INFO")), "")
+        import re
+
+        m = re.search(r"BLAS_INFO=([^,\s]+)", torch.__config__.show())
+        v["torch_blas"] = m.group(1) if m else "unknown"
         if device == "gpu":
             v["gpu"] = torch.cuda.get_device_name(0)
             v["cuda"] = torch.version.cuda

@@ -90,7 +90,11 @@ def check_backward(fn: Callable[..., Tensor], inputs: Sequence[Any], wrt: Sequen
         rtol: relative tolerance of the norm-wise comparison.
         atol: absolute tolerance.
         h: finite-difference step.
+        seed: seed of the random upstream gradient and the random directions.
         max_elementwise: inputs with more elements are checked along random directions.
+        n_directions: how many random directions such a large input is checked along.
+        name: the case's name in the failure message.
+
     Raises:
         GradcheckError: naming the case, the input, the index and both values.
     """

@@ -97,15 +97,17 @@ def pixel_accuracy(pred: Any, target: Any) -> float:
 def trimap_band(target: np.ndarray, width: int, metric: str = "euclidean") -> np.ndarray:
     r"""Pixels within `width` of the true contour, on each side [ZX18 Fig. 2b, Fig. 4].
 
-    Euclidean (default): :math:`\{G \wedge d_{in} \le w\} \cup \{\neg G \wedge d_{out} \le w\}`
-    with :math:`d_{in} = \mathrm{EDT}(G)`, :math:`d_{out} = \mathrm{EDT}(\neg G)`; at w = 1 these are
+    Euclidean (default): $\{G \wedge d_{in} \le w\} \cup \{\neg G \wedge d_{out} \le w\}$
+    with $d_{in} = \mathrm{EDT}(G)$, $d_{out} = \mathrm{EDT}(\neg G)$; at $w = 1$ these are
     the inner and outer 4-neighbour boundary pixels. Chessboard: dilate(G) − erode(G) with a
-    (2w+1)² square. The ROI frame is not a contour; an image with an empty mask, or with no
+    $(2w+1)^2$ square. The ROI frame is not a contour; an image with an empty mask, or with no
     background, has an empty band.
 
     Args:
         target: one mask (H, W) or masks (n, H, W) in {0, 1}.
-        width: w ≥ 1 pixels; metric: "euclidean" or "chessboard".
+        width: the band's half-width $w \ge 1$, in pixels.
+        metric: `"euclidean"` or `"chessboard"`.
+
     Returns:
         Boolean band of the same shape.
     """
@@ -168,8 +170,8 @@ class McNemarResult:
 def mcnemar(n01: int, n10: int) -> McNemarResult:
     r"""McNemar's test from the discordant counts, exact and χ² [ZX18 §4].
 
-    The exact p is computed in log space, :math:`\log P(X\le k) = \mathrm{logsumexp}_j
-    [\log\binom{n}{j}] - n\log 2`, so counts of 10⁴ and more neither overflow nor underflow.
+    The exact p is computed in log space, $\log P(X\le k) = \mathrm{logsumexp}_j
+    [\log\binom{n}{j}] - n\log 2$, so counts of 10⁴ and more neither overflow nor underflow.
     """
     n01, n10 = int(n01), int(n10)
     if n01 < 0 or n10 < 0:
@@ -231,6 +233,12 @@ def bootstrap_dice_ci(preds: Sequence[np.ndarray] | np.ndarray, target: np.ndarr
     Args:
         preds: one prediction set (n, H, W) or a list of them (one per seed, same images).
         target: (n, H, W). The same image resample is applied to every seed's predictions.
+        n_boot: number of bootstrap resamples.
+        level: confidence level of the interval.
+        seed: seed of the resampling.
+
+    Returns:
+        (low, high) percentile bounds of the pooled Dice.
     """
     preds = [np.asarray(preds)] if np.asarray(preds[0]).ndim == 2 else [np.asarray(p) for p in preds]
     target = np.asarray(target).astype(bool)

@@ -18,15 +18,15 @@ from .autodiff import Parameter, Tensor, no_grad
 from .backend import get_array_module
 from .nn import Conv2d, ConvTranspose2d, MaxPool2d, MeanFieldCRF, Module, ModuleList, PositionPrior
 
-# (c1, k1, c2, k2, c3, k3) of the four FCNs of Table 1 [ZX18 Table 1].
 FCN_CONFIGS: dict[str, tuple[int, int, int, int, int, int]] = {
     "fcn1": (6, 5, 12, 5, 588, 7),
     "fcn2": (9, 4, 12, 4, 588, 7),
     "fcn3": (16, 3, 13, 3, 415, 8),
     "fcn4": (37, 2, 12, 2, 355, 9),
 }
+"""The four FCNs of Table 1 [ZX18 Table 1]: name -> (c1, k1, c2, k2, c3, k3), the number of output
+channels and the kernel side of each of the three convolutions."""
 
-# variant -> (multi-scale, CRF, adversarial) [ZX18 Table 2]
 VARIANTS: dict[str, tuple[bool, bool, bool]] = {
     "fcn": (False, False, False),
     "adv_fcn": (False, False, True),
@@ -37,6 +37,7 @@ VARIANTS: dict[str, tuple[bool, bool, bool]] = {
     "multi_fcn_crf": (True, True, False),
     "adv_multi_fcn_crf": (True, True, True),
 }
+"""The eight models of Table 2 [ZX18 Table 2]: variant name -> (multi-scale, CRF, adversarial)."""
 
 
 class FCN(Module):
@@ -47,6 +48,8 @@ class FCN(Module):
         prior: the empirical prior (40, 40) for the prior bias' initialisation, or None (zeros).
         size: input side (40); the layers must reduce it to 1×1 (checked).
         seed: initialisation seed.
+        dtype: parameter dtype.
+
     Returns (forward): logits (N, 2, 40, 40) for images (N, 1, 40, 40).
     """
 
@@ -65,11 +68,13 @@ class FCN(Module):
         self.pool = MaxPool2d(2, 2)
         self.prior = PositionPrior((size, size), prior, dtype=dtype)
 
+    # --8<-- [start:fcn_forward]
     def forward(self, x: Tensor) -> Tensor:
         h = self.pool(F.tanh(self.conv1(x)))     # (N, c1, (40-k1+1)//2, ...)
         h = self.pool(F.tanh(self.conv2(h)))     # (N, c2, ...)
         h = F.tanh(self.conv3(h))                # (N, c3, 1, 1)
         return self.prior(self.deconv(h))        # (N, 2, 40, 40)
+    # --8<-- [end:fcn_forward]
 
 
 class MultiScaleFCN(Module):
@@ -79,6 +84,14 @@ class MultiScaleFCN(Module):
     α initialised to ¼ (a geometric mean of the four predictions). ``fusion="prob"`` reproduces
     the authors' code: $U_l = \sum_k \alpha_{k,l}\,\mathrm{softmax}(z_k)_l$, used directly
     as the unary score.
+
+    Args:
+        prior: the empirical prior (40, 40) initialising each FCN's prior bias, or None (zeros).
+        fusion: ``"logits"`` (default) or ``"prob"`` (the authors' code).
+        size: input side (40).
+        seed: initialisation seed; FCN k is initialised with ``seed + k``.
+        dtype: parameter dtype.
+        configs: the FCN configurations (default: the four of `FCN_CONFIGS`).
     """
 
     def __init__(self, prior: np.ndarray | None = None, fusion: str = "logits", size: int = 40, seed: int = 0,
@@ -180,7 +193,12 @@ def build_model(variant: str, prior: np.ndarray | None = None, seed: int = 0, dt
         variant: ``fcn, adv_fcn, fcn_crf, adv_fcn_crf, multi_fcn, adv_multi_fcn, multi_fcn_crf,
             adv_multi_fcn_crf``.
         prior: empirical prior (40, 40) initialising each FCN's position-prior bias.
-        options: crf_graph, n_iter, n_iter_eval, fusion, and CRF keyword options.
+        seed: seed of the weight initialisation.
+        dtype: dtype of the parameters.
+        **options: crf_graph, n_iter, n_iter_eval, fusion, and CRF keyword options.
+
+    Returns:
+        The model, in training mode.
     """
     _check_variant(variant)
     return SegmentationModel(variant, prior, seed=seed, dtype=dtype, **options)

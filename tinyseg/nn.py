@@ -208,6 +208,7 @@ class PositionPrior(Module):
         shape: (H, W) of the logits.
         prior: empirical prior of the training masks (H, W) in [0, 1], or None for zeros
             (``prior_init="zeros"``).
+        dtype: parameter dtype.
     """
 
     def __init__(self, shape: tuple[int, int] = (40, 40), prior: np.ndarray | None = None,

@@ -64,7 +64,17 @@ class Adam(Optimizer):
         self.t = 0
         self.m = [get_array_module(p.data).zeros_like(p.data) for p in self.params]
         self.v = [get_array_module(p.data).zeros_like(p.data) for p in self.params]
-        self._tmp = [get_array_module(p.data).empty_like(p.data) for p in self.params]
+        # One scratch buffer per device, as large as the largest parameter, viewed per parameter.
+        self._scratch: dict[str, Any] = {}
+        for p in self.params:
+            key = get_array_module(p.data).__name__ + str(p.dtype)
+            big = self._scratch.get(key)
+            if big is None or big.size < p.size:
+                self._scratch[key] = get_array_module(p.data).empty(p.size, p.dtype)
+
+    def _tmp_for(self, p: Parameter) -> Any:
+        big = self._scratch[get_array_module(p.data).__name__ + str(p.dtype)]
+        return big[:p.size].reshape(p.shape)
 
     def step(self) -> None:
         """One update of every parameter that has a gradient."""
@@ -72,10 +82,11 @@ class Adam(Optimizer):
         self.t += 1
         bc1, bc2 = 1.0 - b1 ** self.t, 1.0 - b2 ** self.t
         step_size, inv_sqrt_bc2 = self.lr / bc1, 1.0 / math.sqrt(bc2)
-        for p, m, v, tmp in zip(self.params, self.m, self.v, self._tmp):
+        for p, m, v in zip(self.params, self.m, self.v):
             g = p.grad
             if g is None:
                 continue
+            tmp = self._tmp_for(p)
             xp = get_array_module(p.data)
             xp.multiply(g, 1.0 - b1, out=tmp)
             m *= b1

@@ -18,6 +18,9 @@ def lesson_args(name: str, description: str | None = None, argv: Sequence[str] |
     Args:
         name: the lesson's file stem, e.g. ``"01_autodiff"``; the default output folder is
             ``runs/lessons/<name>/``.
+        description: the ``--help`` text (a lesson passes its module docstring).
+        argv: the arguments to parse (default: the command line).
+
     Returns:
         The namespace, with ``out`` a created `Path` and ``device`` resolved to 'cpu' or 'gpu'.
     """

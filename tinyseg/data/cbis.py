@@ -96,7 +96,7 @@ def load_cbis(path: str | Path, *, mirror_right: bool = False, warn: WarningCoun
         path: folder holding the two mass description CSVs and the DICOM tree (any depth).
         mirror_right: flip right breasts (off: the authors mirrored INbreast only).
         warn: counter for skipped rows.
-        **pipeline: `mass_to_roi` options.
+        **pipeline (Any): `mass_to_roi` options.
 
     Returns:
         list of samples `{"image", "label", "split", "meta"}`: train rows then test rows, CSV order.

@@ -157,7 +157,7 @@ def load_dataset(spec: str = "phantom", data_seed: int = 0, val_frac: float = 0.
             the validation split (rounded half up; 0 = no validation split). Ignored when the
             source names its own `val` rows.
         cache: read/write the built dataset under `cache_dir()`.
-        **options: pipeline options `crop_scale` (1.0), `label_resize` ("bicubic"),
+        **options (Any): pipeline options `crop_scale` (1.0), `label_resize` ("bicubic"),
             `clahe_hist_range` ("data"), `gt_dilate_px` (0), and per source: phantom
             `difficulty`, `preset_overrides`; inbreast `split_order`, `n_train`, `mirror_right`,
             `raster`; cbis `mirror_right`; folder `roi`.

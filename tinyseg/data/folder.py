@@ -68,7 +68,7 @@ def load_folder(path: str | Path, *, roi: str = "box", warn: WarningCounter | No
         path: the folder.
         roi: `"box"` (crop the mask's bounding box × crop_scale; default) or `"whole"`.
         warn: counter for skipped images (empty masks).
-        **pipeline: `mass_to_roi` options.
+        **pipeline (Any): `mass_to_roi` options.
 
     Returns:
         list of samples `{"image", "label", "split", "meta"}` in split.csv order.

@@ -112,8 +112,12 @@ def write_dicom(path: str | os.PathLike, pixels: np.ndarray, *, patient_id: str 
     Args:
         path: target file (written to a temporary name, then renamed).
         pixels: (H, W) uint16 (BitsStored 14) or uint8 (BitsStored 8, for CBIS-style masks).
-        patient_id, laterality ("L"/"R"), view ("CC"/"MLO"), spacing_mm: header fields.
-        series_uid, study_uid: SeriesInstanceUID and StudyInstanceUID; derived from `entropy` when None.
+        patient_id: the PatientID header field.
+        laterality: the ImageLaterality header field, `"L"` or `"R"`.
+        view: the ViewPosition header field, `"CC"` or `"MLO"`.
+        spacing_mm: the PixelSpacing header field, in mm.
+        series_uid: SeriesInstanceUID; derived from `entropy` when None.
+        study_uid: StudyInstanceUID; derived from `entropy` when None.
         series_description: e.g. "full mammogram images" or "ROI mask images".
         entropy: values that make the UIDs deterministic (`generate_uid(entropy_srcs=...)`).
     """

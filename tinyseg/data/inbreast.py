@@ -172,7 +172,7 @@ def load_inbreast(path: str | Path, *, split_order: str = "file_id", n_train: in
         mirror_right: flip right breasts left↔right, as the authors do.
         raster: polygon rule, `"outline_fill"` (authors') or `"even_odd"`.
         warn: counter for repaired or skipped masses.
-        **pipeline: `mass_to_roi` options (crop_scale, label_resize, clahe_hist_range, gt_dilate_px).
+        **pipeline (Any): `mass_to_roi` options (crop_scale, label_resize, clahe_hist_range, gt_dilate_px).
 
     Returns:
         list of samples `{"image", "label", "split", "meta"}` in split order. A patient whose masses

@@ -59,7 +59,8 @@ def generate_mammogram(preset: Preset, data_seed: int, image_index: int, n_masse
 
     Args:
         preset: mass shape/margin mix and contrast.
-        data_seed, image_index: select the image's own random stream.
+        data_seed: the data seed; with `image_index`, selects the image's own random stream.
+        image_index: the image's index within the preset.
         n_masses: 0, 1 or 2.
         size: (H, W); default a 4× reduced INbreast geometry (4084×3328 at 0.07 mm).
         spacing_mm: pixel size in mm.

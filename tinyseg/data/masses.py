@@ -63,7 +63,8 @@ def sample_mass(rng: np.random.Generator, R: float, shape_mix: dict[str, float],
     Args:
         rng: the sample's own random stream.
         R: RMS radius in canvas pixels.
-        shape_mix, margin_mix: class probabilities (names from SHAPES, MARGINS).
+        shape_mix: shape class probabilities (names from `SHAPES`).
+        margin_mix: margin class probabilities (names from `MARGINS`).
         contrast: range of C, the peak height in background standard deviations.
         jitter: range of the annotation's vertex jitter (canvas pixels).
     """
@@ -117,7 +118,8 @@ def render_mass(spec: MassSpec, cx: float, cy: float, shape: tuple[int, int], px
 
     Args:
         spec: the mass.
-        cx, cy: centre in canvas pixels (x = column, y = row).
+        cx: centre's column in canvas pixels (x).
+        cy: centre's row in canvas pixels (y).
         shape: (H, W) canvas.
         px40: canvas pixels per pixel of the 40×40 ROI (scales the blur).
 

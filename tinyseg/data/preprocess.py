@@ -117,9 +117,14 @@ def mass_to_roi(image: np.ndarray, mask: np.ndarray, *, crop_scale: float = 1.0,
     """The whole per-mass pipeline, shared by the generator and every loader.
 
     Args:
-        image: (H, W) raw image; mask: (H, W) filled mass mask; box: optional outline box.
-        crop_scale, label_resize, clahe_hist_range: see `extract_roi`, `resize_roi`, `enhance`.
+        image: (H, W) raw image.
+        mask: (H, W) filled mass mask.
+        crop_scale: scale of the crop box about its centre (see `extract_roi`).
+        box: optional outline box to crop instead of the mask's own bounding box (see `extract_roi`).
+        label_resize: how the label is resized to 40×40 (see `resize_roi`).
+        clahe_hist_range: the CLAHE histogram range (see `enhance`).
         gt_dilate_px: dilate the mask by a disk of this radius first (the authors' "dil" data).
+        size: output side (40 in the paper).
 
     Returns:
         (roi (1, size, size) float32 enhanced, label (size, size) int64, crop box).
@@ -177,7 +182,8 @@ def flip4(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarra
     """×4 flip augmentation, four consecutive samples per ROI: identity, h-flip, v-flip, both.
 
     Args:
-        images: (N, 1, H, W); labels: (N, H, W).
+        images: (N, 1, H, W).
+        labels: (N, H, W).
 
     Returns:
         (images (4N, 1, H, W), labels (4N, H, W)).
@@ -229,6 +235,7 @@ def prepare_roi(image2d: np.ndarray, box: Box | None = None, crop_scale: float =
         image2d: (H, W) image as read by `read_image`.
         box: `(x0, y0, x1, y1)` inclusive; None = the whole image.
         crop_scale: scale of the box about its centre (shifted inside the image).
+        clahe_hist_range: the CLAHE histogram range (see `enhance`).
 
     Returns:
         (roi (1, 40, 40) float32 enhanced, not normalised; the crop box used).

@@ -48,6 +48,7 @@ def _pad(x: Any, ph: int, pw: int) -> Any:
     return xpad
 
 
+# --8<-- [start:im2col]
 def _im2col(x: Any, KH: int, KW: int, sh: int, sw: int, ph: int, pw: int) -> Any:
     """(N, C, H, W) -> (N, C·KH·KW, OH·OW): a strided window view, then one copy."""
     xp = get_array_module(x)
@@ -60,6 +61,7 @@ def _im2col(x: Any, KH: int, KW: int, sh: int, sw: int, ph: int, pw: int) -> Any
     windows = xp.lib.stride_tricks.as_strided(
         x, shape=(N, C, KH, KW, OH, OW), strides=(sN, sC, sH, sW, sH * sh, sW * sw))  # (N, C, KH, KW, OH, OW)
     return windows.reshape(N, C * KH * KW, OH * OW)  # (N, C*KH*KW, OH*OW), the one copy
+# --8<-- [end:im2col]
 
 
 def _col2im(col: Any, x_shape: Sequence[int], KH: int, KW: int, sh: int, sw: int, ph: int, pw: int) -> Any:
@@ -218,6 +220,7 @@ class Conv2dOp(Op):
             y += b.reshape(1, C_out, 1, 1)
         return y
 
+    # --8<-- [start:conv2d_backward]
     def backward(self, gy: Any) -> tuple[Any, ...]:
         N, C_out = gy.shape[:2]
         _, C_in, KH, KW = self.W_shape
@@ -242,6 +245,7 @@ class Conv2dOp(Op):
                 gx = _col2im(gcol, self.x_shape, KH, KW, self.sh, self.sw, self.ph, self.pw)
         gb = gy.sum(axis=(0, 2, 3)) if self.has_b else None
         return gx, gW, gb
+    # --8<-- [end:conv2d_backward]
 
 
 def conv2d(x: Any, W: Any, b: Any = None, stride: IntPair = 1, pad: IntPair = 0) -> Tensor:

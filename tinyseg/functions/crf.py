@@ -61,19 +61,27 @@ class MeanFieldCRFOp(Op):
         size = N
         if self.graph == "dense" and not is_cupy_array(unary):
             size = max(1, min(N, _CHUNK_BYTES // (P * P * unary.dtype.itemsize)))
+        # Dense kernels on the GPU: one (N, P, P) kernel kept for backward (memory is plentiful,
+        # launches are not). On the CPU: one reused chunk buffer that stays in cache, and the
+        # backward rebuilds each chunk's kernel instead of keeping 297 MB per batch of 29.
+        self.rebuild = self.graph == "dense" and not is_cupy_array(unary)
+        keep_all = self.keep_kernels and not self.rebuild
         buf = None
-        if self.graph == "dense":  # one (N, P, P) kernel kept for backward, else one reused chunk buffer
-            buf = xp.empty((N if self.keep_kernels else size, P, P), dtype=unary.dtype)
+        if self.graph == "dense":
+            buf = xp.empty((N if keep_all else size, P, P), dtype=unary.dtype)
         self.chunks, Z = [], xp.empty_like(U)
         for n0 in range(0, N, size):
             n1 = min(N, n0 + size)
-            out = None if buf is None else buf[n0:n1] if self.keep_kernels else buf[: n1 - n0]
+            out = None if buf is None else buf[n0:n1] if keep_all else buf[: n1 - n0]
             ks = crf_kernels(img[n0:n1], self.graph, self.include_self, out=out)
             Z[n0:n1], state = self._forward_chunk(U[n0:n1], ks)
             if self.keep_kernels:
-                self.chunks.append((n0, n1, ks, state))
+                self.chunks.append((n0, n1, None if self.rebuild else ks, state))
+        if self.keep_kernels and self.rebuild:
+            self.img, self.buf = img, buf
         return Z.reshape(N, 2, H, W)  # (N, 2, P) -> (N, 2, H, W)
 
+    # --8<-- [start:forward_chunk]
     def _forward_chunk(self, U: Any, ks: list[Any]) -> tuple[Any, Any]:
         xp, W = get_array_module(U), self.W
         k1 = [k.apply(xp.ones_like(U[:, 0])) for k in ks]  # K·1 per kernel, (n, P)
@@ -88,6 +96,7 @@ class MeanFieldCRFOp(Op):
             deltas.append(delta)
             msgs.append(s)
         return xp.stack([z0, z1], axis=1), (k1, deltas, msgs)
+    # --8<-- [end:forward_chunk]
 
     def backward(self, gy: Any) -> tuple[Any, Any, Any]:
         xp = get_array_module(gy)
@@ -97,6 +106,8 @@ class MeanFieldCRFOp(Op):
         gU, gW = xp.empty_like(gZ), xp.zeros((2, 2), dtype=gy.dtype)
         gI = xp.zeros((N, H * W), dtype=gy.dtype) if need_image else None
         for n0, n1, ks, state in self.chunks:
+            if ks is None:  # rebuilt chunk by chunk in the forward's buffer (CPU dense)
+                ks = crf_kernels(self.img[n0:n1], self.graph, self.include_self, out=self.buf[: n1 - n0])
             gU[n0:n1], gWc, gIc = self._backward_chunk(gZ[n0:n1], ks, state, need_image)
             gW += gWc
             if need_image:
@@ -108,6 +119,7 @@ class MeanFieldCRFOp(Op):
             gI = gI.reshape(N, 1, H, W).astype(self.inputs[1].dtype)  # (N, P) -> (N, 1, H, W)
         return gU.reshape(N, 2, H, W), gI, gw.astype(self.inputs[2].dtype)  # (N, 2, P) -> (N, 2, H, W)
 
+    # --8<-- [start:backward_chunk]
     def _backward_chunk(self, gZ: Any, ks: list[Any], state: Any, need_image: bool) -> tuple[Any, Any, Any]:
         xp, W = get_array_module(gZ), self.W
         k1, deltas, msgs = state
@@ -142,6 +154,7 @@ class MeanFieldCRFOp(Op):
                 if k.depends_on_image:  # the K·1 term, as the pair (dL/dK1, 1)
                     gI += k.image_vjp(gk1[m], xp.ones_like(g0), kb=k1[m])
         return xp.stack([gU0, gU1], axis=1), gW, gI
+    # --8<-- [end:backward_chunk]
 
 
 def _check(unary: Tensor, image: Tensor, weights: Tensor, n_iter: int, graph: str, unary_domain: str) -> None:
@@ -239,9 +252,16 @@ def mean_field_crf_composite(unary: Any, image: Any, weights: Any, n_iter: int =
     constant.
 
     Args:
-        unary, image, weights, n_iter, graph, include_self, unary_domain, authors_self_message:
-            as in `mean_field_crf`.
+        unary: as in `mean_field_crf`.
+        image: as in `mean_field_crf`.
+        weights: as in `mean_field_crf`.
+        n_iter: as in `mean_field_crf`.
+        graph: as in `mean_field_crf`.
+        include_self: as in `mean_field_crf`.
+        unary_domain: as in `mean_field_crf`.
+        authors_self_message: as in `mean_field_crf`.
         compatibility: ``"attractive"`` ($Z = U + B$) or ``"potts"`` ($Z = U - B\mu^\top$).
+
     Returns:
         $Z_T$, (N, 2, H, W). Gradient: by autodiff through the primitives.
 

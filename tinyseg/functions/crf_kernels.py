@@ -99,7 +99,10 @@ class SeparablePositionKernel:
     Kronecker product $G_y\otimes G_x$ and never needs to be formed.
 
     Args:
-        H, W: image size; xp, dtype: array module and dtype of the maps it will be applied to.
+        H: image height.
+        W: image width.
+        xp: array module of the maps it will be applied to.
+        dtype: dtype of the maps it will be applied to.
         include_self: keep the diagonal $k_{ii} = \tfrac12$.
     """
 
@@ -110,11 +113,13 @@ class SeparablePositionKernel:
         self.Gy, self.Gx = gaussian_factor(H, xp, dtype), gaussian_factor(W, xp, dtype)
         self.self_weight = 1.0 if include_self else 0.0
 
+    # --8<-- [start:separable_position]
     def apply(self, x: Any) -> Any:
         """(N, P) -> (N, P)."""
         X = x.reshape(-1, self.H, self.W)  # (N, H, W)
         kx = (self.Gy @ X @ self.Gx.T).reshape(x.shape)  # (N, H, W) -> (N, P)
         return 0.5 * (kx - (1.0 - self.self_weight) * x)
+    # --8<-- [end:separable_position]
 
     def adjoint(self, x: Any) -> Any:
         """(N, P) -> (N, P): $\\tfrac12 G_y^\\top X G_x$, the transposed product (equal to `apply`)."""
@@ -244,7 +249,11 @@ def crf_spectral_radius(image: Any, graph: str = "dense", include_self: bool = F
     $\lambda_{\max}$ from below.
 
     Args:
-        image: (N, 1, H, W) raw array. graph, include_self: as in `mean_field_crf`.
+        image: (N, 1, H, W) raw array.
+        graph: as in `mean_field_crf`.
+        include_self: as in `mean_field_crf`.
+        n_power_iter: number of power iterations.
+
     Returns:
         (N, 2) float64 NumPy array.
     """
@@ -275,7 +284,11 @@ def crf_contraction_bound(weights: Any, image: Any, graph: str = "dense", includ
     iterations stays bounded.
 
     Args:
-        weights: (2,) or (2, 2) array. image: (N, 1, H, W) raw array.
+        weights: (2,) or (2, 2) array.
+        image: (N, 1, H, W) raw array.
+        graph: as in `mean_field_crf`.
+        include_self: as in `mean_field_crf`.
+
     Returns:
         (N,) float64 NumPy array.
     """

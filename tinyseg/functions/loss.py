@@ -63,6 +63,7 @@ class NllLossOp(Op):
         return _onehot(self.target, self.C, gy.dtype) * (-gy / self.count), None
 
 
+# --8<-- [start:cross_entropy]
 class CrossEntropyOp(Op):
     def forward(self, logits: Any, target: Any) -> Any:
         _check_target(logits, target, "cross_entropy")
@@ -78,6 +79,7 @@ class CrossEntropyOp(Op):
     def backward(self, gy: Any) -> tuple[Any, None]:
         p = self.e / self.se  # softmax(logits)
         return (p - _onehot(self.target, p.shape[1], p.dtype)) / self.count * gy, None
+# --8<-- [end:cross_entropy]
 
 
 class L2PenaltyOp(Op):

@@ -31,6 +31,7 @@ from ..autodiff import Op, Tensor
 from ..gradcheck import register_gradcheck
 
 
+# --8<-- [start:add_prior]
 class AddPriorOp(Op):
     def forward(self, logits: Any, bias: Any) -> Any:
         if logits.ndim != 4 or bias.ndim != 3 or tuple(logits.shape[1:]) != tuple(bias.shape):
@@ -42,6 +43,7 @@ class AddPriorOp(Op):
 
     def backward(self, gy: Any) -> tuple[Any, Any]:
         return gy, gy.sum(axis=0)  # the bias is shared by every image: sum over the batch
+# --8<-- [end:add_prior]
 
 
 def add_prior(logits: Any, bias: Any) -> Tensor:
