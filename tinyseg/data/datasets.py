@@ -166,7 +166,8 @@ def load_dataset(spec: str = "phantom", data_seed: int = 0, val_frac: float = 0.
         a `Dataset`.
 
     Raises:
-        ValueError: unknown spec or option, bad val_frac. FileNotFoundError: missing path.
+        ValueError: unknown spec or option, bad val_frac.
+        FileNotFoundError: missing path.
     """
     source, arg = parse_spec(spec)
     unknown = set(options) - set(PIPELINE_DEFAULTS) - SOURCE_OPTIONS[source]
