@@ -43,6 +43,7 @@ def adversarial_perturbation(g: Any, eps: float) -> Any:
     """
     if not eps > 0:
         raise ValueError(f"adversarial eps must be > 0, got {eps}.")
+    # --8<-- [start:perturbation]
     xp = get_array_module(g)
     n = g.shape[0]
     flat = g.reshape(n, -1)                                  # (N, C*H*W)
@@ -52,6 +53,7 @@ def adversarial_perturbation(g: Any, eps: float) -> Any:
     norm = xp.sqrt((g_hat * g_hat).sum(axis=1, keepdims=True))
     r = xp.where(norm > 0, eps * g_hat / xp.where(norm > 0, norm, 1), 0)
     return r.reshape(g.shape).astype(g.dtype, copy=False)
+    # --8<-- [end:perturbation]
 
 
 @dataclass
@@ -91,6 +93,7 @@ def loss_and_backward(model: SegmentationModel, images: Any, labels: Any, advers
     """
     if adv_kernel not in ("full", "frozen"):
         raise ValueError(f"unknown adv_kernel {adv_kernel!r}: use 'full' or 'frozen'.")
+    # --8<-- [start:step]
     x = Tensor(images, requires_grad=adversarial)  # the image gradient is needed only to build R
     clean = F.cross_entropy(model(x), labels)
     clean.backward()
@@ -111,4 +114,5 @@ def loss_and_backward(model: SegmentationModel, images: Any, labels: Any, advers
     if reg is not None:
         reg.backward()
         total += float(reg.item())
+    # --8<-- [end:step]
     return StepResult(total, float(clean.item()), adv_value, ratio)

@@ -103,6 +103,7 @@ class MultiScaleFCN(Module):
         self.fcns = ModuleList([FCN(c, prior, size, seed + k, dtype) for k, c in enumerate(configs)])
         self.alpha = Parameter(np.full((len(configs), 2), 1.0 / len(configs), dtype))
 
+    # --8<-- [start:multiscale_forward]
     def forward(self, x: Tensor) -> Tensor:
         fused = None
         for k, fcn in enumerate(self.fcns):
@@ -111,6 +112,7 @@ class MultiScaleFCN(Module):
             term = s * F.reshape(self.alpha[k], (1, 2, 1, 1))  # α_k,l per label
             fused = term if fused is None else fused + term
         return fused
+    # --8<-- [end:multiscale_forward]
 
 
 class SegmentationModel(Module):
