@@ -9,7 +9,8 @@ from .arithmetic import (add, broadcast_to, div, exp, getitem, log, matmul, mean
 __all__ = ["add", "broadcast_to", "div", "exp", "getitem", "log", "matmul", "mean", "mul", "neg", "pow",
            "reshape", "sub", "sum", "sum_to", "transpose"]
 from .activation import log_softmax, softmax, tanh
-from .conv import col2im, conv2d, conv_transpose2d, im2col
+from .conv import conv2d, conv_transpose2d
+from .im2col import col2im, im2col
 from .loss import cross_entropy, l2_penalty, nll_loss
 from .pooling import max_pool2d
 from .prior import add_prior

@@ -1,180 +1,26 @@
 r"""Convolution by im2col + one matrix product, and transpose convolution as its adjoint.
 
-`im2col` copies every KH×KW window of the (padded) input into a column, so that a convolution
-becomes one matrix product with the flattened kernels; `col2im` is its adjoint: it adds every
-column back into the window it came from. The two are a linear pair,
-$\langle \mathrm{im2col}(x), c\rangle = \langle x, \mathrm{col2im}(c)\rangle$, and so are
-`conv2d` and `conv_transpose2d`: the backward of each (w.r.t. its input) is the forward of the
-other with the same kernel. The FCN of [ZX18 Table 1] uses both: three valid convolutions take the
-40×40 ROI to 1×1×c3, and a transpose convolution with a 40×40 kernel takes it back to 40×40 logits.
-
-Column layout: ``(N, C·KH·KW, OH·OW)``; row ``c·KH·KW + i·KW + j`` holds pixel ``(c, i + s·oh,
-j + s·ow)`` of output position ``oh·OW + ow``, so ``W.reshape(C_out, -1) @ col`` is the conv.
+`conv2d` and `conv_transpose2d` are a linear pair: the backward of each (w.r.t. its input) is the
+forward of the other with the same kernel, and both are built on `im2col` / `col2im`
+(`tinyseg.functions.im2col`). The FCN of [ZX18 Table 1] uses both: three valid convolutions take
+the 40×40 ROI to 1×1×c3, and a transpose convolution with a 40×40 kernel takes it back to 40×40
+logits.
 
 See: lessons/02_fcn.py, tests/test_conv.py.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..autodiff import Op, Tensor
 from ..backend import get_array_module
 from ..gradcheck import register_gradcheck
-
-IntPair = int | Sequence[int]
-
-
-def _pair(v: IntPair, what: str) -> tuple[int, int]:
-    a, b = (v, v) if isinstance(v, (int, np.integer)) else tuple(v)
-    if int(a) != a or int(b) != b:
-        raise ValueError(f"{what} must be an int or a pair of ints, got {v!r}")
-    return int(a), int(b)
-
-
-def _out_size(size: int, k: int, s: int, p: int) -> int:
-    return (size + 2 * p - k) // s + 1
-
-
-# ---------------------------------------------------------------- raw-array kernels
-def _pad(x: Any, ph: int, pw: int) -> Any:
-    if ph == 0 and pw == 0:
-        return x
-    xp = get_array_module(x)
-    N, C, H, W = x.shape
-    xpad = xp.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=x.dtype)  # cheaper than xp.pad
-    xpad[:, :, ph:ph + H, pw:pw + W] = x
-    return xpad
-
-
-# --8<-- [start:im2col]
-def _im2col(x: Any, KH: int, KW: int, sh: int, sw: int, ph: int, pw: int) -> Any:
-    """(N, C, H, W) -> (N, C·KH·KW, OH·OW): a strided window view, then one copy."""
-    xp = get_array_module(x)
-    x = _pad(x, ph, pw)
-    N, C, H, W = x.shape
-    OH, OW = (H - KH) // sh + 1, (W - KW) // sw + 1
-    sN, sC, sH, sW = x.strides
-    # The view numpy.lib.stride_tricks.sliding_window_view(x, (KH, KW), axis=(2, 3))[..., ::sh, ::sw]
-    # gives, with the window axes moved before the output axes; as_strided exists in numpy and cupy.
-    windows = xp.lib.stride_tricks.as_strided(
-        x, shape=(N, C, KH, KW, OH, OW), strides=(sN, sC, sH, sW, sH * sh, sW * sw))  # (N, C, KH, KW, OH, OW)
-    return windows.reshape(N, C * KH * KW, OH * OW)  # (N, C*KH*KW, OH*OW), the one copy
-# --8<-- [end:im2col]
-
-
-def _col2im(col: Any, x_shape: Sequence[int], KH: int, KW: int, sh: int, sw: int, ph: int, pw: int) -> Any:
-    """(N, C·KH·KW, OH·OW) -> (N, C, H, W): add every column back into its window (adjoint of `_im2col`)."""
-    xp = get_array_module(col)
-    N, C, H, W = x_shape
-    Hp, Wp = H + 2 * ph, W + 2 * pw
-    OH, OW = (Hp - KH) // sh + 1, (Wp - KW) // sw + 1
-    col = col.reshape(N, C, KH, KW, OH, OW)  # (N, C, KH, KW, OH, OW)
-    x = xp.zeros((N, C, Hp, Wp), dtype=col.dtype)
-    if KH * KW <= OH * OW:  # few kernel offsets: one strided slice-add per offset
-        for i in range(KH):
-            for j in range(KW):
-                x[:, :, i:i + sh * OH:sh, j:j + sw * OW:sw] += col[:, :, i, j]
-    else:  # few output positions (e.g. a 40×40 kernel on a 1×1 map): one window-add per position
-        for oh in range(OH):
-            for ow in range(OW):
-                x[:, :, oh * sh:oh * sh + KH, ow * sw:ow * sw + KW] += col[:, :, :, :, oh, ow]
-    return x[:, :, ph:ph + H, pw:pw + W] if ph or pw else x
-
-
-# ---------------------------------------------------------------- im2col / col2im as ops
-class Im2colOp(Op):
-    def __init__(self, kernel_size: IntPair, stride: IntPair = 1, pad: IntPair = 0) -> None:
-        self.KH, self.KW = _pair(kernel_size, "kernel_size")
-        self.sh, self.sw = _pair(stride, "stride")
-        self.ph, self.pw = _pair(pad, "pad")
-
-    def forward(self, x: Any) -> Any:
-        _check_4d(x, "im2col", "x")
-        self.x_shape = x.shape
-        return _im2col(x, self.KH, self.KW, self.sh, self.sw, self.ph, self.pw)
-
-    def backward(self, gy: Any) -> Any:
-        return _col2im(gy, self.x_shape, self.KH, self.KW, self.sh, self.sw, self.ph, self.pw)
-
-
-class Col2imOp(Op):
-    def __init__(self, x_shape: Sequence[int], kernel_size: IntPair, stride: IntPair = 1, pad: IntPair = 0) -> None:
-        self.x_shape = tuple(int(n) for n in x_shape)
-        self.KH, self.KW = _pair(kernel_size, "kernel_size")
-        self.sh, self.sw = _pair(stride, "stride")
-        self.ph, self.pw = _pair(pad, "pad")
-
-    def forward(self, col: Any) -> Any:
-        N, C, H, W = self.x_shape
-        OH, OW = _out_size(H, self.KH, self.sh, self.ph), _out_size(W, self.KW, self.sw, self.pw)
-        if tuple(col.shape) != (N, C * self.KH * self.KW, OH * OW):
-            raise ValueError(f"col2im: col has shape {tuple(col.shape)}, expected {(N, C * self.KH * self.KW, OH * OW)} "
-                             f"for x_shape {self.x_shape}, kernel {(self.KH, self.KW)}, stride {(self.sh, self.sw)}, "
-                             f"pad {(self.ph, self.pw)}.")
-        return _col2im(col, self.x_shape, self.KH, self.KW, self.sh, self.sw, self.ph, self.pw)
-
-    def backward(self, gy: Any) -> Any:
-        return _im2col(gy, self.KH, self.KW, self.sh, self.sw, self.ph, self.pw)
-
-
-def im2col(x: Any, kernel_size: IntPair, stride: IntPair = 1, pad: IntPair = 0) -> Tensor:
-    r"""Every KH×KW window of the zero-padded input as a column.  [ZX18 Table 1]
-
-    $$
-    \mathrm{col}[n,\ c K_H K_W + i K_W + j,\ o_h O_W + o_w] = x_{pad}[n, c, s_h o_h + i, s_w o_w + j]
-    $$
-
-    A strided view of the input (what `sliding_window_view` builds) copied once by a reshape.
-
-    Args:
-        x: ``(N, C, H, W)``.
-        kernel_size: ``KH`` and ``KW``, an int or an ``(h, w)`` pair.
-        stride: the window step, an int or an ``(h, w)`` pair.
-        pad: zero padding on each side, an int or an ``(h, w)`` pair.
-    Returns:
-        ``(N, C·KH·KW, OH·OW)`` with ``OH = (H + 2·pad − KH) // stride + 1``.
-
-    Gradient: ``col2im(gy)`` — the adjoint.
-
-    See: lessons/02_fcn.py, tests/test_conv.py::test_col2im_is_adjoint_of_im2col.
-    """
-    return Im2colOp(kernel_size, stride, pad)(x)
-
-
-def col2im(col: Any, x_shape: Sequence[int], kernel_size: IntPair, stride: IntPair = 1, pad: IntPair = 0) -> Tensor:
-    r"""Add every column back into the window it came from: the adjoint of `im2col`.  [ZX18 Table 1]
-
-    $$
-    \langle \mathrm{im2col}(x), c\rangle = \langle x, \mathrm{col2im}(c)\rangle
-    $$
-
-    Loops over the KH·KW kernel offsets (one strided slice-add each), or over the output
-    positions when there are fewer of those; never over pixels.
-
-    Args:
-        col: ``(N, C·KH·KW, OH·OW)``.
-        x_shape: ``(N, C, H, W)``, the shape of the image the columns were taken from.
-        kernel_size: as for `im2col`.
-        stride: as for `im2col`.
-        pad: as for `im2col` (the padding is cropped off the result).
-    Returns:
-        ``(N, C, H, W)``; pixels in several windows receive the sum.
-
-    Gradient: ``im2col(gy)``.
-
-    See: lessons/02_fcn.py, tests/test_conv.py::test_col2im_is_adjoint_of_im2col.
-    """
-    return Col2imOp(x_shape, kernel_size, stride, pad)(col)
+from .im2col import IntPair, _check_4d, _col2im, _im2col, _out_size, _pair
 
 
 # ---------------------------------------------------------------- conv2d
-def _check_4d(a: Any, op: str, name: str) -> None:
-    if a.ndim != 4:
-        raise ValueError(f"{op}: {name} must be 4-D (N, C, H, W), got shape {tuple(a.shape)}.")
-
-
 def _check_dtypes(op: str, x: Any, W: Any, b: Any) -> None:
     for name, a in (("x", x), ("W", W), ("b", b)):
         if a is not None and a.dtype.kind != "f":
@@ -362,12 +208,6 @@ def conv_transpose2d(x: Any, W: Any, b: Any = None, stride: IntPair = 1, pad: In
 
 # ---------------------------------------------------------------- gradient-check cases
 _n = np.random.Generator.standard_normal
-
-register_gradcheck("im2col/stride2_pad1", lambda x: im2col(x, (3, 2), 2, 1), lambda r: [_n(r, (2, 2, 5, 6))], [Im2colOp])
-register_gradcheck("col2im/stride1", lambda c: col2im(c, (2, 2, 5, 4), 3, 1, 0),
-                   lambda r: [_n(r, (2, 18, 6))], [Col2imOp])
-register_gradcheck("col2im/kernel_larger_than_output", lambda c: col2im(c, (1, 2, 6, 6), 5, 1, 0),
-                   lambda r: [_n(r, (1, 50, 4))], [Col2imOp])
 for _name, _x, _W, _s, _p in [
         ("valid_5x5", (2, 1, 8, 8), (3, 1, 5, 5), 1, 0),
         ("stride2_pad1_odd", (2, 2, 7, 5), (3, 2, 3, 3), 2, 1),
