@@ -183,3 +183,13 @@ def test_train_evaluate_segment_on_a_synthetic_inbreast_folder(tmp_path: Path, t
     inside = m[y0:y1 + 1, x0:x1 + 1]
     assert 0.3 < inside.mean() <= 1.0, inside.mean()
     assert m.sum() == inside.sum()
+
+
+def test_evaluate_on_other_data_writes_its_own_file_and_keeps_metrics_json(tmp_path: Path, small_ds,  # noqa: ANN001
+                                                                             tmp_cache) -> None:  # noqa: ANN001
+    fit(_cfg(epochs=1), tmp_path / "r", quiet=True, dataset=small_ds)
+    before = (tmp_path / "r" / "metrics.json").read_text()
+    assert main(["evaluate", str(tmp_path / "r"), "--data", "phantom:ddsm_bcrp"]) == 0
+    assert (tmp_path / "r" / "metrics.json").read_text() == before
+    other = json.loads((tmp_path / "r" / "metrics_phantom_ddsm_bcrp_seed0.json").read_text())
+    assert other["test"]["n_images"] == 87 and other["selected_epoch"] == json.loads(before)["selected_epoch"]

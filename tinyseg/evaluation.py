@@ -32,11 +32,19 @@ def score(pred: np.ndarray, target: np.ndarray) -> dict[str, Any]:
     return out
 
 
-def evaluate_run(run: Any, dataset: Any, out: str | Path | None = None, best_epoch: int | None = None) -> dict[str, Any]:
+def evaluate_run(run: Any, dataset: Any, out: str | Path | None = None, best_epoch: int | None = None,
+                 metrics_name: str = "metrics.json") -> dict[str, Any]:
     """Score `run` on `dataset.test` (and the prior-only baseline); write metrics.json and test_pred.npz.
 
     Normalisation statistics and the prior always come from the run (its training split),
     never from the test data.
+
+    Args:
+        run: a loaded `Run`.
+        dataset: the dataset whose test split is scored.
+        out: folder to write into (None: write nothing).
+        best_epoch: the selected epoch, recorded in the file.
+        metrics_name: file name of the metrics (predictions go beside it).
     """
     from .data import prior_baseline_predict
 
@@ -45,12 +53,16 @@ def evaluate_run(run: Any, dataset: Any, out: str | Path | None = None, best_epo
         raise ValueError("the dataset's test split is empty: nothing to evaluate.")
     pred = run.predict(test.images)
     baseline = prior_baseline_predict(run.stats["prior"], len(test))
-    result = {"variant": run.variant, "data": run.config["train"]["data"], "selected_epoch": best_epoch,
+    if best_epoch is None and (Path(run.path) / "metrics.json").exists():  # keep what training recorded
+        best_epoch = json.loads((Path(run.path) / "metrics.json").read_text()).get("selected_epoch")
+    result = {"variant": run.variant, "data": getattr(dataset, "spec", run.config["train"]["data"]),
+              "selected_epoch": best_epoch,
               "test": score(pred, test.labels), "prior_baseline": score(baseline, test.labels)}
     if out is not None:
         out = Path(out)
-        atomic_write_text(out / "metrics.json", json.dumps(result, indent=2))
-        with atomic_path(out / "test_pred.npz") as tmp:
+        atomic_write_text(out / metrics_name, json.dumps(result, indent=2))
+        pred_name = "test_pred.npz" if metrics_name == "metrics.json" else metrics_name.replace(".json", "_pred.npz")
+        with atomic_path(out / pred_name) as tmp:
             with open(tmp, "wb") as f:
                 np.savez_compressed(f, pred=pred.astype(np.uint8), target=np.asarray(test.labels, np.uint8))
     return result

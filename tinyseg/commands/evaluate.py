@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 
 HELP = "evaluate a trained run on its (or another) dataset's test split"
 
@@ -23,7 +24,12 @@ def run(args: argparse.Namespace) -> int:
     t = r.config["train"]
     spec = args.data or t["data"]
     seed = t["data_seed"] if args.data_seed is None else args.data_seed
-    result = evaluate_run(r, load_dataset(spec, data_seed=seed, val_frac=t["val_frac"]), r.path)
+    own = spec == t["data"] and seed == t["data_seed"]
+    # The run's own test split goes to metrics.json; another dataset gets its own file, so the
+    # run's recorded result is never overwritten by a different evaluation.
+    name = "metrics.json" if own else f"metrics_{re.sub(r'[^A-Za-z0-9._-]+', '_', spec)}_seed{seed}.json"
+    result = evaluate_run(r, load_dataset(spec, data_seed=seed, val_frac=t["val_frac"]), r.path, metrics_name=name)
+    print(f"wrote {r.path / name}")
     print(json.dumps(result["test"], indent=2))
     print(f"prior-only baseline pooled Dice: {result['prior_baseline']['dice_pooled']:.4f}")
     return 0
