@@ -77,10 +77,10 @@ def test_total_gradient_is_sum_of_clean_and_adversarial_gradients(adv_kernel: st
     # The same pieces computed separately, with R passed in as a constant.
     img = ts.Tensor(x, requires_grad=True)
     m.zero_grad()
-    clean = F.cross_entropy(m(img), y)
+    crf_image = ts.Tensor(x) if adv_kernel == "frozen" else None  # frozen: no gradient through the kernels
+    clean = F.cross_entropy(m(img, crf_image=crf_image), y)
     clean.backward()
     r = adversarial_perturbation(img.grad, 0.1)
-    crf_image = ts.Tensor(x) if adv_kernel == "frozen" else None
     adv = F.cross_entropy(m(ts.Tensor(x + r), crf_image=crf_image), y)
     adv.backward()
     F.l2_penalty(m.crf_parameters(), 0.5).backward()

@@ -95,7 +95,10 @@ def loss_and_backward(model: SegmentationModel, images: Any, labels: Any, advers
         raise ValueError(f"unknown adv_kernel {adv_kernel!r}: use 'full' or 'frozen'.")
     # --8<-- [start:step]
     x = Tensor(images, requires_grad=adversarial)  # the image gradient is needed only to build R
-    clean = F.cross_entropy(model(x), labels)
+    # "frozen" (the authors' code): the CRF's kernels are constants built from the clean image, so
+    # g has no path through them, and the adversarial pass reuses them.
+    frozen = Tensor(images) if adv_kernel == "frozen" else None
+    clean = F.cross_entropy(model(x, crf_image=frozen), labels)
     clean.backward()
     total, adv_value, ratio = float(clean.item()), 0.0, 0.0
     if adversarial:
@@ -105,8 +108,7 @@ def loss_and_backward(model: SegmentationModel, images: Any, labels: Any, advers
         norms_r = xp.sqrt((r.reshape(len(r), -1) ** 2).sum(axis=1))
         ratio = float((norms_r / xp.maximum(norms_i, 1e-12)).mean())
         x_adv = Tensor(images + r)
-        crf_image = Tensor(images) if adv_kernel == "frozen" else None
-        adv = F.cross_entropy(model(x_adv, crf_image=crf_image), labels)
+        adv = F.cross_entropy(model(x_adv, crf_image=frozen), labels)
         adv.backward()
         adv_value = float(adv.item())
         total += adv_value

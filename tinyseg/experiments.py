@@ -59,6 +59,19 @@ def fast_subset(dataset: Any, n_train: int = 16, n_val: int = 4) -> _Data:
                  getattr(dataset, "kind", "inbreast"))
 
 
+def merge_validation(dataset: Any) -> _Data:
+    """The dataset with its validation masses moved into training (for a fixed epoch budget).
+
+    Use it once model selection is over, or where a comparison should not depend on which epoch
+    a validation split happens to pick; the test split is untouched.
+    """
+    tr, va = dataset.train, dataset.val
+    empty = _Split(va.images[:0], va.labels[:0], [])
+    train = _Split(np.concatenate([tr.images, va.images]), np.concatenate([tr.labels, va.labels]),
+                   list(tr.meta or []) + list(va.meta or []))
+    return _Data(train, empty, dataset.test, getattr(dataset, "kind", "inbreast"))
+
+
 def run_table2(data: str = "phantom", seeds: int = 3, epochs: int = 100, variants: Sequence[str] | None = None,
                out: str | Path = "results", fast: bool = False, device: str = "auto", data_seed: int = 0,
                quiet: bool = False, **overrides: Any) -> dict[str, Any]:
