@@ -10,13 +10,11 @@ match their image (skipped with a counted warning). notes/data-and-evaluation.md
 """
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
 import numpy as np
 
-from .errors import DataFormatError, WarningCounter
+from .errors import DataFormatError, WarningCounter, csv_records
 from .image_io import read_dicom
 from .preprocess import mass_to_roi
 
@@ -32,24 +30,9 @@ def parse_cbis_csv(text: str, source: str = "<csv>") -> list[dict]:
         DataFormatError: missing columns, a ragged row, an abnormality id that is not a number,
             or an empty image path.
     """
-    try:
-        rows = list(csv.reader(io.StringIO(text)))
-    except csv.Error as e:
-        raise DataFormatError(f"{source}: malformed CSV ({e})") from e
-    if not rows:
-        raise DataFormatError(f"{source}: empty file; expected a CBIS-DDSM mass description CSV with a header")
-    header = [h.strip() for h in rows[0]]
-    missing = [c for c in CBIS_COLUMNS if c not in header]
-    if missing:
-        raise DataFormatError(f"{source}: missing column(s) {missing}; is this a CBIS-DDSM *mass* description "
-                              f"CSV (calc CSVs are not supported)?")
     out = []
-    for i, row in enumerate(rows[1:], start=2):
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) != len(header):
-            raise DataFormatError(f"{source}, row {i}: {len(row)} fields, the header has {len(header)}")
-        rec = {h: cell.strip() for h, cell in zip(header, row)}  # strip: mask paths can end in "\n"
+    for i, rec in csv_records(text, source, CBIS_COLUMNS,
+                              hint="; is this a CBIS-DDSM *mass* description CSV (calc CSVs are not supported)?"):
         if not rec["abnormality id"].isdigit():
             raise DataFormatError(f"{source}, row {i}: abnormality id {rec['abnormality id']!r} is not a number")
         for col in ("image file path", "ROI mask file path"):

@@ -45,3 +45,40 @@ class WarningCounter:
             warnings.warn(f"{source}: {n} x {kind} (first: {self.examples[kind]})", DataWarning,
                           stacklevel=3)
         return dict(self.counts)
+
+
+def csv_records(text: str, source: str, required: tuple[str, ...] | list[str], delimiter: str = ",",
+                hint: str = "") -> list[tuple[int, dict]]:
+    """Rows of a CSV with a header as ``(line number, {column: stripped value})``, blank rows skipped.
+
+    Args:
+        text: the file's text.
+        source: its name, for messages.
+        required: columns the header must contain.
+        delimiter: field separator.
+        hint: appended to the missing-column message (what the file should be).
+
+    Raises:
+        DataFormatError: malformed CSV, an empty file, missing columns, or a ragged row.
+    """
+    import csv
+    import io
+
+    try:
+        rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    except csv.Error as e:
+        raise DataFormatError(f"{source}: malformed CSV ({e})") from e
+    if not rows:
+        raise DataFormatError(f"{source}: empty file; expected a CSV with a header row{hint}")
+    header = [h.strip() for h in rows[0]]
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise DataFormatError(f"{source}: missing column(s) {missing}{hint}")
+    out = []
+    for i, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            raise DataFormatError(f"{source}, line {i}: {len(row)} fields, the header has {len(header)}")
+        out.append((i, {h: cell.strip() for h, cell in zip(header, row)}))  # strip: paths can end in "\n"
+    return out

@@ -9,15 +9,13 @@ notes/data-and-evaluation.md §1.1, §2.1.
 """
 from __future__ import annotations
 
-import csv
-import io
 import plistlib
 import re
 from pathlib import Path
 
 import numpy as np
 
-from .errors import DataFormatError, WarningCounter
+from .errors import DataFormatError, WarningCounter, csv_records
 from .image_io import read_dicom
 from .preprocess import mass_to_roi
 from .raster import rasterize_polygon
@@ -83,21 +81,9 @@ def parse_inbreast_csv(text: str, source: str = "INbreast.csv") -> list[dict]:
     Raises:
         DataFormatError: missing columns or a File Name that is not a number.
     """
-    rows = list(csv.reader(io.StringIO(text), delimiter=";"))
-    if not rows:
-        raise DataFormatError(f"{source}: empty file; expected a ';'-separated INbreast.csv with a header row")
-    header = [h.strip() for h in rows[0]]
-    missing = [c for c in INBREAST_CSV_COLUMNS if c not in header]
-    if missing:
-        raise DataFormatError(f"{source}: missing column(s) {missing}; the header must contain "
-                              f"{list(INBREAST_CSV_COLUMNS)} separated by ';'")
     out = []
-    for i, row in enumerate(rows[1:], start=2):
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) != len(header):
-            raise DataFormatError(f"{source}, line {i}: {len(row)} fields, the header has {len(header)}")
-        rec = {h: cell.strip() for h, cell in zip(header, row)}
+    for i, rec in csv_records(text, source, INBREAST_CSV_COLUMNS, delimiter=";",
+                              hint=f"; the header must contain {list(INBREAST_CSV_COLUMNS)} separated by ';'"):
         if not rec["File Name"].isdigit():
             raise DataFormatError(f"{source}, line {i}: File Name {rec['File Name']!r} is not a numeric FileID")
         out.append(rec)
