@@ -17,7 +17,12 @@ from .autodiff import Op, Parameter, Tensor, as_tensor, is_grad_enabled, no_grad
 from .backend import as_numpy, get_array_module, gpu_available, to_device
 from . import utils
 from .gradcheck import GRADCHECK_CASES, check_backward, register_gradcheck
+from . import adversarial, metrics, models, nn, optim  # noqa: E402  (after the ops they build on)
+from .models import VARIANTS, build_model  # noqa: E402
+from .train import Run, TrainConfig, fit, load_run  # noqa: E402
 
-__all__ = ["F", "GRADCHECK_CASES", "Op", "Parameter", "Tensor", "__version__", "as_numpy", "as_tensor",
+__all__ = ["F", "GRADCHECK_CASES", "Op", "Parameter", "Run", "Tensor", "TrainConfig", "VARIANTS", "__version__",
+           "adversarial", "as_numpy", "as_tensor", "build_model", "fit", "load_run", "metrics", "models", "nn",
+           "optim",
            "check_backward", "functions", "get_array_module", "gpu_available", "is_grad_enabled", "no_grad",
            "register_gradcheck", "to_device", "utils"]
