@@ -104,11 +104,11 @@ def main() -> None:
                    f"Otsu {100 * base['otsu']['dice_pooled']:.2f} %; largest seed std {100 * spread:.2f} points "
                    "(expected: differences between variants of the order of the seed spread — compare before claiming)")
         vs = {v: r["vs_fcn"] for v, r in rows.items() if "vs_fcn" in r}
-        small_pixel = sum(r["mcnemar_p_exact"] < 1e-3 for r in vs.values())
-        small_image = sum(r["paired_p_wilcoxon"] < 1e-3 for r in vs.values() if r["paired_p_wilcoxon"] == r["paired_p_wilcoxon"])
-        finding(6, f"against fcn: {small_pixel} of {len(vs)} variants reach pixel-level McNemar p < 0.001, but "
-                   f"{small_image} reach image-level Wilcoxon p < 0.001 (expected: pixel-level counts treat "
-                   "92,800 correlated pixels as independent trials, so they are anti-conservative)")
+        v = min(vs, key=lambda k: vs[k]["mcnemar_p_exact"])  # the most "significant" pixel-level result
+        finding(6, f"against fcn, {v} has the smallest pixel-level McNemar p = {vs[v]['mcnemar_p_exact']:.1e}, for a "
+                   f"per-image Dice difference of {100 * vs[v]['paired_mean_dice_difference']:+.2f} points whose "
+                   f"image-level Wilcoxon p is {vs[v]['paired_p_wilcoxon']:.2f} (expected: the pixel test far smaller "
+                   "— it treats 92,800 correlated pixels as independent trials, so it is anti-conservative)")
         curves = {v: rows[v]["trimap_mean"] for v in ("fcn", "adv_fcn_crf", "adv_multi_fcn_crf") if v in rows}
         curves["prior-only"] = base["prior_only"]["trimap"]
         errors = {v: rows[v]["trimap_std"] for v in curves if v in rows}
