@@ -126,11 +126,13 @@ def main() -> None:
         cfg = TrainConfig(variant=variant, epochs=1 if args.fast else 15, seed=0, device=args.device,
                           crf_graph="grid4", n_iter=2 if args.fast else 5, n_iter_eval=3 if args.fast else 10)
         runs[variant] = fit(cfg, args.out / f"run_{variant}", quiet=True, dataset=train_ds)
+    # --8<-- [start:live_tests]
     preds = {v: r.predict(ds.test.images) for v, r in runs.items()}
     mc = metrics.mcnemar_pixels(preds["fcn"], preds["fcn_crf"], ds.test.labels)
     pt = metrics.paired_image_test(metrics.dice_per_image(preds["fcn"], ds.test.labels),
                                    metrics.dice_per_image(preds["fcn_crf"], ds.test.labels))
     lo, hi = metrics.bootstrap_dice_ci(preds["fcn_crf"], ds.test.labels)
+    # --8<-- [end:live_tests]
     finding(7, f"live: fcn {metrics.dice_pooled(preds['fcn'], ds.test.labels):.4f} vs fcn_crf (grid4) "
                f"{metrics.dice_pooled(preds['fcn_crf'], ds.test.labels):.4f} (95 % CI {lo:.4f}–{hi:.4f}); pixel "
                f"McNemar p = {mc.p_exact:.2e} on {mc.n01 + mc.n10} discordant pixels, image-level sign test p = "

@@ -122,6 +122,7 @@ def trimap_band(target: np.ndarray, width: int, metric: str = "euclidean") -> np
         raise ValueError(f"trimap width must be >= 1, got {width}.")
     if not g.any() or g.all():
         return np.zeros_like(g)
+    # --8<-- [start:trimap_band]
     if metric == "euclidean":
         d_in = ndimage.distance_transform_edt(g)
         d_out = ndimage.distance_transform_edt(~g)
@@ -130,6 +131,7 @@ def trimap_band(target: np.ndarray, width: int, metric: str = "euclidean") -> np
         square = np.ones((2 * width + 1, 2 * width + 1), bool)
         return ndimage.binary_dilation(g, square) & ~ndimage.binary_erosion(g, square, border_value=1)
     raise ValueError(f"unknown trimap metric {metric!r}: use 'euclidean' or 'chessboard'.")
+    # --8<-- [end:trimap_band]
 
 
 def trimap_accuracy(pred: np.ndarray, target: np.ndarray, widths: Sequence[int] = (1, 2, 3, 4, 5),
@@ -176,6 +178,7 @@ def mcnemar(n01: int, n10: int) -> McNemarResult:
     n01, n10 = int(n01), int(n10)
     if n01 < 0 or n10 < 0:
         raise ValueError(f"McNemar counts must be non-negative, got ({n01}, {n10}).")
+    # --8<-- [start:mcnemar]
     n, k = n01 + n10, min(n01, n10)
     if n == 0:
         return McNemarResult(n01, n10, 1.0, 0.0, 1.0)
@@ -184,6 +187,7 @@ def mcnemar(n01: int, n10: int) -> McNemarResult:
     log_p = math.log(2.0) + float(logsumexp(log_terms))
     chi2 = (abs(n01 - n10) - 1) ** 2 / n if abs(n01 - n10) > 1 else 0.0
     return McNemarResult(n01, n10, min(1.0, math.exp(log_p)), chi2, math.erfc(math.sqrt(chi2 / 2)))
+    # --8<-- [end:mcnemar]
 
 
 def mcnemar_pixels(pred_a: np.ndarray, pred_b: np.ndarray, target: np.ndarray) -> McNemarResult:
@@ -219,11 +223,13 @@ def paired_image_test(dice_a: np.ndarray, dice_b: np.ndarray) -> PairedTestResul
     a, b = np.asarray(dice_a, float), np.asarray(dice_b, float)
     if a.shape != b.shape or a.ndim != 1:
         raise ValueError(f"paired_image_test needs two 1-D arrays of equal length, got {a.shape} and {b.shape}.")
+    # --8<-- [start:paired_test]
     d = b - a
     pos, neg = int((d > 0).sum()), int((d < 0).sum())
     p_sign = mcnemar(pos, neg).p_exact  # the sign test is the exact binomial on the non-zero differences
     p_w = float(stats.wilcoxon(d).pvalue) if np.any(d != 0) else float("nan")
     return PairedTestResult(pos + neg, float(d.mean()) if len(d) else 0.0, p_sign, p_w)
+    # --8<-- [end:paired_test]
 
 
 def bootstrap_dice_ci(preds: Sequence[np.ndarray] | np.ndarray, target: np.ndarray, n_boot: int = 1000,
@@ -243,6 +249,7 @@ def bootstrap_dice_ci(preds: Sequence[np.ndarray] | np.ndarray, target: np.ndarr
     preds = [np.asarray(preds)] if np.asarray(preds[0]).ndim == 2 else [np.asarray(p) for p in preds]
     target = np.asarray(target).astype(bool)
     rng = np.random.default_rng(seed)
+    # --8<-- [start:bootstrap]
     # Per-image counts make each resample O(n) instead of O(n·H·W).
     counts = []
     for p in preds:
@@ -256,4 +263,5 @@ def bootstrap_dice_ci(preds: Sequence[np.ndarray] | np.ndarray, target: np.ndarr
     with np.errstate(invalid="ignore", divide="ignore"):
         dice = np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 1.0).mean(axis=0)
     lo, hi = np.percentile(dice, [50 * (1 - level), 50 * (1 + level)])
+    # --8<-- [end:bootstrap]
     return float(lo), float(hi)
