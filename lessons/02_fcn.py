@@ -10,7 +10,8 @@ prior-only baseline.
 Prints: numbered findings with expected values.
 Saves: ``02_pipeline.png`` (raw ROI, enhanced, normalised, label, empirical prior),
 ``02_prior.png`` (learned prior next to the empirical one), ``02_predictions.png`` (test ROIs).
-Time: about 1 min on a 2-core CPU (40 epochs); ``--fast``: under 20 s (3 steps).
+Time: 6 s on an idle 2-core CPU (40 epochs; measured by tools/make_figures.py), 20 s on an
+H100 with ``--device gpu`` (cold); ``--fast``: under 20 s (3 steps).
 
 Run: ``python lessons/02_fcn.py [--fast] [--device cpu|gpu] [--out DIR]``
 """

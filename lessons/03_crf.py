@@ -9,7 +9,8 @@ iterations; then trains the joint FCN-CRF and compares it with the FCN on the sa
 Prints: numbered findings with expected values.
 Saves: ``03_kernels.png`` (kernel rows around one pixel), ``03_iterations.png`` (Q over
 mean-field iterations on a test ROI, and the convergence), ``03_predictions.png`` (FCN vs FCN-CRF).
-Time: about 2 min on a 2-core CPU (FCN and FCN-CRF, 30 epochs each); ``--fast``: under 20 s.
+Time: 37 s on an idle 2-core CPU (FCN and FCN-CRF, 30 epochs each), 14 s on an H100;
+``--fast``: under 20 s.
 
 Run: ``python lessons/03_crf.py [--fast] [--device cpu|gpu] [--out DIR]``
 """

@@ -12,8 +12,8 @@ trimap accuracy.
 Budget (default run): FCN pre-training 20 epochs (best validation epoch kept), then each CRF
 variant fine-tuned for 8 epochs on all 58 training masses (dense CRF, 5 mean-field iterations in
 training, 10 at test). A dense `adv_fcn_crf` step costs two forward and two backward passes
-through FCN and CRF — about 0.35 s on a quiet 2-core CPU — so the lesson takes about 1-2 minutes
-there (8 minutes were measured on a machine shared with two other jobs); ``--fast``: under 20 s.
+through FCN and CRF — about 0.35 s on a 2-core CPU — and the lesson takes 40 s on an idle 2-core
+CPU (2 min with another job on the second core; 11 s on an H100); ``--fast``: under 20 s.
 
 Prints: numbered findings with expected values.
 Saves: ``04_adversarial_example.png`` (image, g, R, prediction at I and at I + R),
