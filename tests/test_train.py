@@ -193,3 +193,29 @@ def test_evaluate_on_other_data_writes_its_own_file_and_keeps_metrics_json(tmp_p
     assert (tmp_path / "r" / "metrics.json").read_text() == before
     other = json.loads((tmp_path / "r" / "metrics_phantom_ddsm_bcrp_seed0.json").read_text())
     assert other["test"]["n_images"] == 87 and other["selected_epoch"] == json.loads(before)["selected_epoch"]
+
+
+def test_training_data_with_nan_or_bad_labels_is_refused(tmp_path: Path, small_ds) -> None:  # noqa: ANN001
+    from tinyseg.experiments import _Data, _Split
+
+    tr = small_ds.train
+    bad_x = tr.images.copy()
+    bad_x[0, 0, 5, 5] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        fit(_cfg(epochs=1), tmp_path / "a", quiet=True,
+            dataset=_Data(_Split(bad_x, tr.labels, []), small_ds.val, small_ds.test, "inbreast"))
+    bad_y = tr.labels.copy()
+    bad_y[0, 0, 0] = 2
+    with pytest.raises(ValueError, match="0 or 1"):
+        fit(_cfg(epochs=1), tmp_path / "b", quiet=True,
+            dataset=_Data(_Split(tr.images, bad_y, []), small_ds.val, small_ds.test, "inbreast"))
+    assert not (tmp_path / "a" / "config.json").exists(), "a refused run writes nothing"
+
+
+def test_segment_refuses_an_unreadable_image(tmp_path: Path, small_ds, capsys) -> None:  # noqa: ANN001
+    fit(_cfg(epochs=1), tmp_path / "r", quiet=True, dataset=small_ds)
+    garbage = tmp_path / "scan.png"
+    garbage.write_bytes(b"\x89PNG not really an image")
+    assert main(["segment", str(tmp_path / "r"), str(garbage), "--out", str(tmp_path / "m.png")]) == 2
+    err = capsys.readouterr().err
+    assert "scan.png" in err and not (tmp_path / "m.png").exists()

@@ -105,6 +105,11 @@ def prepare_data(dataset: Any, dtype: Any = np.float32) -> Prepared:
     tr = dataset.train
     if len(tr) == 0:
         raise ValueError("the training split is empty: the dataset has no training masses.")
+    for name, split in (("train", tr), ("val", dataset.val)):
+        if len(split) and not np.all(np.isfinite(split.images)):
+            raise ValueError(f"the {name} images contain NaN or inf: check the data source (a corrupt DICOM?).")
+        if len(split) and not np.isin(split.labels, (0, 1)).all():
+            raise ValueError(f"the {name} labels must be 0 or 1, found {np.unique(split.labels)[:5]}.")
     fx, fy = flip4(tr.images, tr.labels)
     mu, sigma = fit_normalization(fx)
     prior = empirical_prior(tr.labels, symmetric=True)
