@@ -79,7 +79,8 @@ def _tinyseg_case(variant: str, graph: str, device: str, a: argparse.Namespace) 
 
     def step() -> None:
         model.zero_grad()
-        loss_and_backward(model, x, y, adversarial=model.adversarial, eps=0.1, lam=0.5)
+        # sync=False as in tinyseg.train: no device→host transfer inside the step (like the twin)
+        loss_and_backward(model, x, y, adversarial=model.adversarial, eps=0.1, lam=0.5, sync=False)
         opt.step()
         sync()
 

@@ -77,3 +77,21 @@ def test_train_command_runs_on_the_gpu(tmp_path, tmp_cache) -> None:  # noqa: AN
     assert main(["train", "--variant", "adv_fcn_crf", "--epochs", "1", "--device", "gpu", "--quiet",
                  "--out", str(tmp_path / "run")]) == 0
     assert (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_fused_adam_on_cupy_matches_the_numpy_update() -> None:
+    cp = cupy_module()
+    from tinyseg.optim import Adam
+
+    rng = np.random.default_rng(0)
+    p0 = rng.standard_normal((5, 7)).astype(np.float32)
+    grads = [rng.standard_normal((5, 7)).astype(np.float32) for _ in range(4)]
+    a, b = ts.Parameter(p0.copy()), ts.Parameter(cp.asarray(p0))
+    oa, ob = Adam([a], lr=0.01), Adam([b], lr=0.01)
+    for g in grads:
+        a.grad, b.grad = g, cp.asarray(g)
+        oa.step()
+        ob.step()
+    np.testing.assert_allclose(ts.as_numpy(b.data), a.data, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ts.as_numpy(ob.m[0]), oa.m[0], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(ts.as_numpy(ob.v[0]), oa.v[0], rtol=1e-5, atol=1e-9)

@@ -58,12 +58,12 @@ def adversarial_perturbation(g: Any, eps: float) -> Any:
 
 @dataclass
 class StepResult:
-    """What one training step measured (floats on the host)."""
+    """What one training step measured: Python floats, or 0-d device arrays with ``sync=False``."""
 
-    loss: float          # total loss: clean + adversarial + l2
-    clean_loss: float
-    adv_loss: float      # 0 without adversarial training
-    r_ratio: float       # mean over images of ||R_n|| / ||I_n|| (0 without adversarial training)
+    loss: Any          # total loss: clean + adversarial + l2
+    clean_loss: Any
+    adv_loss: Any      # 0 without adversarial training
+    r_ratio: Any       # mean over images of ||R_n|| / ||I_n|| (0 without adversarial training)
 
 
 def l2_term(model: SegmentationModel, lam: float, scope: str = "crf") -> Tensor | None:
@@ -78,7 +78,7 @@ def l2_term(model: SegmentationModel, lam: float, scope: str = "crf") -> Tensor 
 
 def loss_and_backward(model: SegmentationModel, images: Any, labels: Any, adversarial: bool = False,
                       eps: float = 0.1, lam: float = 0.5, l2_scope: str = "crf",
-                      adv_kernel: str = "full") -> StepResult:
+                      adv_kernel: str = "full", sync: bool = True) -> StepResult:
     """Forward and backward of one batch; parameter gradients are accumulated into `.grad`.
 
     Args:
@@ -90,31 +90,35 @@ def loss_and_backward(model: SegmentationModel, images: Any, labels: Any, advers
         lam: λ of the l2 term.
         l2_scope: "crf" or "all".
         adv_kernel: "full" (CRF kernels rebuilt on I + R) or "frozen" (clean kernels).
+        sync: return Python floats (and check every label). ``sync=False`` returns 0-d device
+            arrays and skips the label-value check, so a GPU step never waits for the device;
+            the caller must have validated the labels.
     """
     if adv_kernel not in ("full", "frozen"):
         raise ValueError(f"unknown adv_kernel {adv_kernel!r}: use 'full' or 'frozen'.")
-    # --8<-- [start:step]
+    xp = get_array_module(images)
     x = Tensor(images, requires_grad=adversarial)  # the image gradient is needed only to build R
     # "frozen" (the authors' code): the CRF's kernels are constants built from the clean image, so
     # g has no path through them, and the adversarial pass reuses them.
     frozen = Tensor(images) if adv_kernel == "frozen" else None
-    clean = F.cross_entropy(model(x, crf_image=frozen), labels)
+    # --8<-- [start:step]
+    clean = F.cross_entropy(model(x, crf_image=frozen), labels, check_labels=sync)
     clean.backward()
-    total, adv_value, ratio = float(clean.item()), 0.0, 0.0
+    total, adv_value, ratio = clean.data, xp.zeros((), clean.dtype), xp.zeros((), clean.dtype)
     if adversarial:
         r = adversarial_perturbation(x.grad, eps)
-        xp = get_array_module(images)
         norms_i = xp.sqrt((images.reshape(len(images), -1) ** 2).sum(axis=1))
         norms_r = xp.sqrt((r.reshape(len(r), -1) ** 2).sum(axis=1))
-        ratio = float((norms_r / xp.maximum(norms_i, 1e-12)).mean())
-        x_adv = Tensor(images + r)
-        adv = F.cross_entropy(model(x_adv, crf_image=frozen), labels)
+        ratio = (norms_r / xp.maximum(norms_i, 1e-12)).mean()
+        adv = F.cross_entropy(model(Tensor(images + r), crf_image=frozen), labels, check_labels=sync)
         adv.backward()
-        adv_value = float(adv.item())
-        total += adv_value
+        adv_value = adv.data
+        total = total + adv_value
+    # --8<-- [end:step]
     reg = l2_term(model, lam, l2_scope)
     if reg is not None:
         reg.backward()
-        total += float(reg.item())
-    # --8<-- [end:step]
-    return StepResult(total, float(clean.item()), adv_value, ratio)
+        total = total + reg.data
+    if not sync:
+        return StepResult(total, clean.data, adv_value, ratio)
+    return StepResult(float(total), float(clean.data), float(adv_value), float(ratio))

@@ -29,7 +29,7 @@ import numpy as np
 
 from . import __version__
 from .adversarial import loss_and_backward
-from .backend import as_numpy, normalize_device, to_device
+from .backend import as_numpy, get_array_module, normalize_device, to_device
 from .models import VARIANTS, SegmentationModel, build_model
 from .optim import Adam
 from .utils import atomic_path, atomic_write_text
@@ -152,17 +152,22 @@ class Trainer:
         c, n = self.config, len(self._x)
         t0 = time.perf_counter()
         self.model.train()
-        order = self.rng.permutation(n)
+        order = to_device(self.rng.permutation(n), self.device)  # one transfer per epoch, not per step
         losses, ratios = [], []
         for i in range(0, n, c.batch_size):
-            idx = to_device(order[i:i + c.batch_size], self.device)
+            idx = order[i:i + c.batch_size]
             self.model.zero_grad()
+            # sync=False: the step's numbers stay on the device (labels were validated in prepare_data),
+            # so a GPU step never waits for the GPU; they are read once per epoch below.
             res = loss_and_backward(self.model, self._x[idx], self._y[idx], adversarial=self.model.adversarial,
-                                    eps=self.eps, lam=c.l2, l2_scope=c.l2_scope, adv_kernel=c.adv_kernel)
+                                    eps=self.eps, lam=c.l2, l2_scope=c.l2_scope, adv_kernel=c.adv_kernel,
+                                    sync=False)
             self.opt.step()
             losses.append(res.loss)
             ratios.append(res.r_ratio)
         self.epoch += 1
+        losses = as_numpy(get_array_module(self._x).stack(losses)).astype(float)
+        ratios = as_numpy(get_array_module(self._x).stack(ratios)).astype(float)
         row = {"epoch": self.epoch, "train_loss": float(np.mean(losses)), "r_ratio": float(np.mean(ratios)),
                "val_dice": float("nan"), "seconds": 0.0}
         if not np.all(np.isfinite(losses)):

@@ -23,8 +23,8 @@ from ..backend import get_array_module
 from ..gradcheck import register_gradcheck
 
 
-def _check_target(x: Any, target: Any, op: str) -> None:
-    """Shapes (N, C, *S) and (N, *S), an integer target, every label in [0, C)."""
+def _check_target(x: Any, target: Any, op: str, values: bool = True) -> None:
+    """Shapes (N, C, *S) and (N, *S), an integer target, and (if `values`) every label in [0, C)."""
     if x.ndim < 2:
         raise ValueError(f"{op}: the input must be (N, C, ...) with the class axis at 1, got shape {tuple(x.shape)}.")
     if x.dtype.kind != "f":
@@ -37,6 +37,8 @@ def _check_target(x: Any, target: Any, op: str) -> None:
         raise TypeError(f"{op}: target must hold integer class labels, got dtype {target.dtype}; "
                         "use target.astype('int64').")
     C = x.shape[1]
+    if not values:  # the caller validated the labels once (training does, to avoid a GPU sync per step)
+        return
     bad = (target < 0) | (target >= C)
     if bool(bad.any()):  # one device→host transfer on the GPU
         value = int(target[bad][0])
@@ -65,8 +67,11 @@ class NllLossOp(Op):
 
 # --8<-- [start:cross_entropy]
 class CrossEntropyOp(Op):
+    def __init__(self, check_labels: bool = True) -> None:
+        self.check_labels = check_labels
+
     def forward(self, logits: Any, target: Any) -> Any:
-        _check_target(logits, target, "cross_entropy")
+        _check_target(logits, target, "cross_entropy", values=self.check_labels)
         xp = get_array_module(logits)
         self.target, self.count = target, target.size
         # The same arithmetic as log_softmax / softmax, so the value and gradient match them exactly.
@@ -116,7 +121,7 @@ def nll_loss(logp: Any, target: Any) -> Tensor:
     return NllLossOp()(logp, target)
 
 
-def cross_entropy(logits: Any, target: Any) -> Tensor:
+def cross_entropy(logits: Any, target: Any, check_labels: bool = True) -> Tensor:
     r"""Fused ``nll_loss(log_softmax(logits, axis=1), target)``: the loss of Eq. 1 from logits.  [ZX18 Eq. 1]
 
     $$
@@ -129,6 +134,8 @@ def cross_entropy(logits: Any, target: Any) -> Tensor:
     Args:
         logits: ``(N, C, H, W)`` (or ``(N, C, *S)``) unnormalised scores.
         target: integer labels ``(N, H, W)`` in ``[0, C)``; checked.
+        check_labels: check every label value (one device→host transfer on the GPU); training
+            turns it off after validating the labels once.
     Returns:
         A 0-d tensor, the mean over all pixels, in the logits' dtype.
 
@@ -136,7 +143,7 @@ def cross_entropy(logits: Any, target: Any) -> Tensor:
 
     See: lessons/02_fcn.py, tests/test_loss.py::test_cross_entropy_backward_is_exactly_softmax_minus_onehot_over_count.
     """
-    return CrossEntropyOp()(logits, target)
+    return CrossEntropyOp(check_labels)(logits, target)
 
 
 def l2_penalty(params: Sequence[Any], lam: float) -> Tensor:
