@@ -26,10 +26,12 @@ def _fused_adam() -> Any:
     global _FUSED_ADAM
     if _FUSED_ADAM is None:
         _FUSED_ADAM = cupy_module().ElementwiseKernel(
-            "T g, T b1, T b2, T step_size, T inv_sqrt_bc2, T eps", "T p, T m, T v",
+            "T g, T b1, T one_minus_b1, T b2, T one_minus_b2, T step_size, T inv_sqrt_bc2, T eps",
+            "T p, T m, T v",
+            # 1 − β is computed in double by the caller: in float32, 1 − 0.999f is off by 1.3e-5.
             """
-            m = b1 * m + (1 - b1) * g;
-            v = b2 * v + (1 - b2) * g * g;
+            m = b1 * m + one_minus_b1 * g;
+            v = b2 * v + one_minus_b2 * g * g;
             p -= step_size * m / (sqrt(v) * inv_sqrt_bc2 + eps);
             """,
             "tinyseg_fused_adam")
@@ -106,7 +108,7 @@ class Adam(Optimizer):
             if g is None:
                 continue
             if is_cupy_array(p.data):  # one fused kernel instead of ten launches per parameter
-                _fused_adam()(g, b1, b2, step_size, inv_sqrt_bc2, self.eps, p.data, m, v)
+                _fused_adam()(g, b1, 1.0 - b1, b2, 1.0 - b2, step_size, inv_sqrt_bc2, self.eps, p.data, m, v)
                 continue
             tmp = self._tmp_for(p)
             xp = get_array_module(p.data)
