@@ -219,3 +219,11 @@ def test_segment_refuses_an_unreadable_image(tmp_path: Path, small_ds, capsys) -
     assert main(["segment", str(tmp_path / "r"), str(garbage), "--out", str(tmp_path / "m.png")]) == 2
     err = capsys.readouterr().err
     assert "scan.png" in err and not (tmp_path / "m.png").exists()
+
+
+def test_cli_refuses_to_overwrite_a_run_without_resume(tmp_path: Path, capsys, tmp_cache) -> None:  # noqa: ANN001
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "config.json").write_text("{}")
+    assert main(["train", "--out", str(tmp_path / "r"), "--epochs", "1", "--quiet"]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert (tmp_path / "r" / "config.json").read_text() == "{}"

@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, RuntimeError, KeyError) as e:
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError, RuntimeError, KeyError) as e:
         print(f"tinyseg {args.command}: error: {e}", file=sys.stderr)
         return 2
 
