@@ -162,6 +162,8 @@ def test_train_evaluate_segment_on_a_synthetic_inbreast_folder(tmp_path: Path, t
     assert main(["train", "--variant", "fcn", "--data", f"inbreast:{folder}", "--epochs", "3", "--quiet",
                  "--device", "cpu", "--out", str(run_dir)]) == 0
     assert main(["evaluate", str(run_dir)]) == 0
+    for name in ("metrics_contours.png", "metrics_trimap.png", "training_curves.png"):
+        assert (run_dir / name).stat().st_size > 0, name
     from tinyseg.data import load_dataset, read_image
 
     ds = load_dataset(f"inbreast:{folder}")

@@ -13,6 +13,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default=None, help="data spec to evaluate on (default: the run's own)")
     p.add_argument("--data-seed", type=int, default=None)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--no-figures", action="store_true", help="write metrics only, no PNG figures")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,8 +29,44 @@ def run(args: argparse.Namespace) -> int:
     # The run's own test split goes to metrics.json; another dataset gets its own file, so the
     # run's recorded result is never overwritten by a different evaluation.
     name = "metrics.json" if own else f"metrics_{re.sub(r'[^A-Za-z0-9._-]+', '_', spec)}_seed{seed}.json"
-    result = evaluate_run(r, load_dataset(spec, data_seed=seed, val_frac=t["val_frac"]), r.path, metrics_name=name)
+    dataset = load_dataset(spec, data_seed=seed, val_frac=t["val_frac"])
+    result = evaluate_run(r, dataset, r.path, metrics_name=name)
     print(f"wrote {r.path / name}")
+    if not args.no_figures:
+        for path in write_figures(r, dataset, name.replace(".json", "")):
+            print(f"wrote {path}")
     print(json.dumps(result["test"], indent=2))
     print(f"prior-only baseline pooled Dice: {result['prior_baseline']['dice_pooled']:.4f}")
     return 0
+
+
+def write_figures(run, dataset, stem: str) -> list:  # noqa: ANN001
+    """Test contours (Fig. 3 style), trimap accuracy against the prior baseline (Fig. 4 style) and
+    the training curves of `run`, as PNGs in the run directory."""
+    import csv
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .. import metrics, viz
+    from ..data import prior_baseline_predict
+    from ..utils import savefig
+
+    test = dataset.test
+    pred = run.predict(test.images)
+    base = prior_baseline_predict(run.stats["prior"], len(test))
+    k = min(6, len(test))
+    out = [savefig(viz.contours(test.images[:k], test.labels[:k], {run.variant: pred[:k], "prior only": base[:k]}),
+                   run.path / f"{stem}_contours.png"),
+           savefig(viz.trimap_curves({run.variant: metrics.trimap_accuracy(pred, test.labels),
+                                      "prior only": metrics.trimap_accuracy(base, test.labels)}),
+                   run.path / f"{stem}_trimap.png")]
+    history = run.path / "history.csv"
+    if history.exists():
+        with open(history) as f:
+            rows = [{key: float(v) for key, v in row.items()} for row in csv.DictReader(f)]
+        out.append(savefig(viz.training_curves({run.variant: rows}), run.path / "training_curves.png"))
+    plt.close("all")
+    return out
