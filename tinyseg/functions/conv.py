@@ -21,13 +21,28 @@ from .im2col import IntPair, _check_4d, _col2im, _im2col, _out_size, _pair
 
 
 # ---------------------------------------------------------------- conv2d
-def _check_dtypes(op: str, x: Any, W: Any, b: Any) -> None:
+def _check_inputs(op: str, x: Any, W: Any, b: Any, transposed: bool) -> tuple[int, int, int, int]:
+    """Validate x, W, b of a (transposed) convolution; return (C_in, C_out, KH, KW).
+
+    W is (C_out, C_in, KH, KW) for conv2d and (C_in, C_out, KH, KW) for conv_transpose2d, as in PyTorch.
+    """
+    layout = "(C_in, C_out, KH, KW)" if transposed else "(C_out, C_in, KH, KW)"
+    _check_4d(x, op, "x")
+    _check_4d(W, op, f"W {layout}")
     for name, a in (("x", x), ("W", W), ("b", b)):
         if a is not None and a.dtype.kind != "f":
             raise TypeError(f"{op}: {name} must be a floating-point array, got {a.dtype}.")
     if W.dtype != x.dtype or (b is not None and b.dtype != x.dtype):
         raise TypeError(f"{op}: x is {x.dtype} but W is {W.dtype}" + ("" if b is None else f" and b is {b.dtype}")
                         + "; cast them to one dtype (e.g. x.astype(W.dtype)) to avoid silent upcasting.")
+    C_in, C_out, KH, KW = (W.shape[0], W.shape[1], *W.shape[2:]) if transposed else (W.shape[1], W.shape[0],
+                                                                                      *W.shape[2:])
+    if C_in != x.shape[1]:
+        raise ValueError(f"{op}: x has {x.shape[1]} channels but W {tuple(W.shape)} expects C_in = {C_in} "
+                         f"(W is {layout}, as in PyTorch).")
+    if b is not None and tuple(b.shape) != (C_out,):
+        raise ValueError(f"{op}: b must have shape ({C_out},), got {tuple(b.shape)}.")
+    return C_in, C_out, KH, KW
 
 
 class Conv2dOp(Op):
@@ -39,15 +54,8 @@ class Conv2dOp(Op):
         self.fast = fast
 
     def forward(self, x: Any, W: Any, b: Any = None) -> Any:
-        _check_4d(x, "conv2d", "x")
-        _check_4d(W, "conv2d", "W (C_out, C_in, KH, KW)")
-        _check_dtypes("conv2d", x, W, b)
+        C_in, C_out, KH, KW = _check_inputs("conv2d", x, W, b, transposed=False)
         N, C, H, Wd = x.shape
-        C_out, C_in, KH, KW = W.shape
-        if C_in != C:
-            raise ValueError(f"conv2d: x has {C} channels but W {tuple(W.shape)} expects C_in = {C_in}.")
-        if b is not None and tuple(b.shape) != (C_out,):
-            raise ValueError(f"conv2d: b must have shape ({C_out},), got {tuple(b.shape)}.")
         if H + 2 * self.ph < KH or Wd + 2 * self.pw < KW:
             raise ValueError(f"conv2d: kernel {KH}×{KW} is larger than the padded input {H + 2 * self.ph}×{Wd + 2 * self.pw}.")
         OH, OW = _out_size(H, KH, self.sh, self.ph), _out_size(Wd, KW, self.sw, self.pw)
@@ -132,16 +140,8 @@ class ConvTranspose2dOp(Op):
         self.fast = fast
 
     def forward(self, x: Any, W: Any, b: Any = None) -> Any:
-        _check_4d(x, "conv_transpose2d", "x")
-        _check_4d(W, "conv_transpose2d", "W (C_in, C_out, KH, KW)")
-        _check_dtypes("conv_transpose2d", x, W, b)
+        C_in, C_out, KH, KW = _check_inputs("conv_transpose2d", x, W, b, transposed=True)
         N, C, H, Wd = x.shape
-        C_in, C_out, KH, KW = W.shape
-        if C_in != C:
-            raise ValueError(f"conv_transpose2d: x has {C} channels but W {tuple(W.shape)} expects C_in = {C_in} "
-                             "(W is (C_in, C_out, KH, KW), as in PyTorch).")
-        if b is not None and tuple(b.shape) != (C_out,):
-            raise ValueError(f"conv_transpose2d: b must have shape ({C_out},), got {tuple(b.shape)}.")
         OH, OW = (H - 1) * self.sh + KH - 2 * self.ph, (Wd - 1) * self.sw + KW - 2 * self.pw
         if OH < 1 or OW < 1:
             raise ValueError(f"conv_transpose2d: padding {(self.ph, self.pw)} leaves no output for a {KH}×{KW} kernel.")
