@@ -102,7 +102,9 @@ class Tensor:
 
     def item(self) -> float:
         """The value of a one-element tensor as a Python float."""
-        return float(as_numpy(self.data).reshape(-1)[0]) if self.size == 1 else _raise_item(self)
+        if self.size != 1:
+            raise ValueError(f"item() needs a one-element tensor, got shape {self.shape}.")
+        return float(as_numpy(self.data).reshape(-1)[0])
 
     def detach(self) -> Tensor:
         """A new leaf tensor sharing this tensor's data, cut from the graph."""
@@ -224,10 +226,6 @@ class Tensor:
 
     def log(self) -> Tensor:
         return _F().log(self)
-
-
-def _raise_item(t: Tensor) -> float:
-    raise ValueError(f"item() needs a one-element tensor, got shape {t.shape}.")
 
 
 def _F() -> Any:

@@ -33,7 +33,7 @@ def score(pred: np.ndarray, target: np.ndarray) -> dict[str, Any]:
 
 
 def evaluate_run(run: Any, dataset: Any, out: str | Path | None = None, best_epoch: int | None = None,
-                 metrics_name: str = "metrics.json") -> dict[str, Any]:
+                 metrics_name: str = "metrics.json", pred: Any = None) -> dict[str, Any]:
     """Score `run` on `dataset.test` (and the prior-only baseline); write metrics.json and test_pred.npz.
 
     Normalisation statistics and the prior always come from the run (its training split),
@@ -45,13 +45,14 @@ def evaluate_run(run: Any, dataset: Any, out: str | Path | None = None, best_epo
         out: folder to write into (None: write nothing).
         best_epoch: the selected epoch, recorded in the file.
         metrics_name: file name of the metrics (predictions go beside it).
+        pred: the run's test predictions when the caller already has them (else computed here).
     """
     from .data import prior_baseline_predict
 
     test = dataset.test
     if len(test) == 0:
         raise ValueError("the dataset's test split is empty: nothing to evaluate.")
-    pred = run.predict(test.images)
+    pred = run.predict(test.images) if pred is None else pred
     baseline = prior_baseline_predict(run.stats["prior"], len(test))
     if best_epoch is None and (Path(run.path) / "metrics.json").exists():  # keep what training recorded
         best_epoch = json.loads((Path(run.path) / "metrics.json").read_text()).get("selected_epoch")

@@ -150,7 +150,8 @@ def aggregate(out: Path, variants: Sequence[str], seeds: int, dataset: Any, data
         preds[v] = ps
         pooled = [m["test"]["dice_pooled"] for m in per_seed]
         per_img = [m["test"]["dice_per_image_mean"] for m in per_seed]
-        tri = np.array([metrics.trimap_accuracy(p, target) for p in ps])  # (seeds, 5)
+        # Trimap accuracy was computed by evaluate_run for every run; read it, do not recompute.
+        tri = np.array([[m["test"]["trimap_accuracy"][str(w)] for w in range(1, 6)] for m in per_seed])  # (seeds, 5)
         rows[v] = {"dice_pooled_mean": float(np.mean(pooled)), "dice_pooled_std": float(np.std(pooled)),
                    "dice_pooled_seeds": pooled, "dice_per_image_mean": float(np.mean(per_img)),
                    "dice_per_image_std": float(np.std(per_img)),

@@ -30,17 +30,18 @@ def run(args: argparse.Namespace) -> int:
     # run's recorded result is never overwritten by a different evaluation.
     name = "metrics.json" if own else f"metrics_{re.sub(r'[^A-Za-z0-9._-]+', '_', spec)}_seed{seed}.json"
     dataset = load_dataset(spec, data_seed=seed, val_frac=t["val_frac"])
-    result = evaluate_run(r, dataset, r.path, metrics_name=name)
+    pred = r.predict(dataset.test.images)  # once, for the metrics and the figures
+    result = evaluate_run(r, dataset, r.path, metrics_name=name, pred=pred)
     print(f"wrote {r.path / name}")
     if not args.no_figures:
-        for path in write_figures(r, dataset, name.replace(".json", "")):
+        for path in write_figures(r, dataset, name.replace(".json", ""), pred):
             print(f"wrote {path}")
     print(json.dumps(result["test"], indent=2))
     print(f"prior-only baseline pooled Dice: {result['prior_baseline']['dice_pooled']:.4f}")
     return 0
 
 
-def write_figures(run, dataset, stem: str) -> list:  # noqa: ANN001
+def write_figures(run, dataset, stem: str, pred) -> list:  # noqa: ANN001
     """Test contours (Fig. 3 style), trimap accuracy against the prior baseline (Fig. 4 style) and
     the training curves of `run`, as PNGs in the run directory."""
     import csv
@@ -55,7 +56,6 @@ def write_figures(run, dataset, stem: str) -> list:  # noqa: ANN001
     from ..utils import savefig
 
     test = dataset.test
-    pred = run.predict(test.images)
     base = prior_baseline_predict(run.stats["prior"], len(test))
     k = min(6, len(test))
     out = [savefig(viz.contours(test.images[:k], test.labels[:k], {run.variant: pred[:k], "prior only": base[:k]}),
