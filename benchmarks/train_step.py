@@ -4,6 +4,8 @@ For every variant (CRF variants once per graph, dense and grid4): one training s
 float32: zero_grad, forward, backward, the adversarial branch where the variant has one, Adam)
 and one inference batch (eval mode: 10 mean-field iterations, no graph). tinyseg runs on numpy
 (``--device cpu``) or cupy (``--device gpu``); the twin (`torch_reference.py`) on torch CPU or CUDA.
+On the GPU a third implementation, "plain", is tinyseg with its hand-written CUDA fast paths
+switched off (``TINYSEG_FUSED=0``), so each table shows what the fused kernels gained.
 
 Method (DESIGN §9): each implementation is timed in its OWN process (one thread pool per
 process: OpenBLAS and PyTorch's OpenMP threads in one process steal each other's cores), the
@@ -37,7 +39,8 @@ sys.path.insert(0, str(HERE))
 from _common import (VARIANTS, blas_summary, cases, child_env, has_crf, machine_facts, make_batch,  # noqa: E402
                      median, peak_rss_mb)
 
-IMPLS = ("tinyseg", "torch")
+IMPLS = ("tinyseg", "plain", "torch")
+"""plain = tinyseg with its GPU fast paths off (TINYSEG_FUSED=0): the baseline the fused kernels beat."""
 
 
 # ================================================================ child side
@@ -207,8 +210,9 @@ def _spawn(impl: str, specs: list[str], threads: int, a: argparse.Namespace) -> 
            "--device", a.device, "--threads-child", str(threads), "--steps", str(a.steps), "--warmup", str(a.warmup),
            "--infer-steps", str(a.infer_steps), "--batch", str(a.batch), "--big-batch", str(a.big_batch),
            "--big-variants", *a.big_variants]
-    p = subprocess.run(cmd, env=child_env(threads, a.native_blas), capture_output=True, text=True,
-                       timeout=a.child_timeout)
+    env = child_env(threads, a.native_blas)
+    env["TINYSEG_FUSED"] = "0" if impl == "plain" else "1"
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=a.child_timeout)
     line = next((ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")), None)
     if p.returncode != 0 or line is None:
         raise RuntimeError(f"child {impl} {specs} failed (rc {p.returncode}):\n{p.stdout[-2000:]}\n{p.stderr[-4000:]}")
@@ -222,7 +226,7 @@ def _torch_available() -> bool:
 
 
 def run_all(a: argparse.Namespace) -> dict[str, Any]:
-    impls = [i for i in a.impl if i != "torch" or _torch_available()]
+    impls = [i for i in a.impl if (i != "torch" or _torch_available()) and (i != "plain" or a.device == "gpu")]
     if "torch" in a.impl and "torch" not in impls:
         print("torch is not installed: timing tinyseg only (pip install torch==2.13.0 for the twin)")
     specs = [f"{v}:{g}" for v, g in cases(a.variants, a.graphs)]
@@ -268,6 +272,8 @@ def summarize(raw: dict[str, Any]) -> list[dict[str, Any]]:
         if "tinyseg_step" in row and "torch_step" in row:
             row["ratio"] = row["tinyseg_step"] / row["torch_step"]
             row["infer_ratio"] = row["tinyseg_infer"] / row["torch_infer"]
+        if "tinyseg_step" in row and "plain_step" in row:
+            row["fused_gain"] = row["plain_step"] / row["tinyseg_step"]
         rows.append(row)
     return rows
 
@@ -278,22 +284,24 @@ def _f(v: Any, fmt: str = "{:.1f}") -> str:
 
 def table(rows: list[dict[str, Any]], device: str) -> str:
     head = ["threads", "variant", "CRF graph", "tinyseg ms/step", "torch ms/step", "ratio", "tinyseg infer ms",
-            "torch infer ms", "infer ratio", "tinyseg peak RSS MB", "torch peak RSS MB", "rounds tinyseg / torch"]
+            "torch infer ms", "infer ratio", "tinyseg peak RSS MB", "torch peak RSS MB", "rounds (per implementation)"]
     if device == "gpu":
         head[9:11] = ["tinyseg GPU MB", "torch GPU MB"]
-        head.insert(11, "ROIs/s @big (tinyseg / torch)")
+        head.insert(11, "ROIs/s @big (tinyseg / plain / torch)")
+        head[5:5] = ["plain ms/step", "plain ÷ tinyseg"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [str(r["threads"]), r["variant"], r["graph"], _f(r.get("tinyseg_step")), _f(r.get("torch_step")),
                  _f(r.get("ratio"), "{:.2f}×"), _f(r.get("tinyseg_infer")), _f(r.get("torch_infer")),
                  _f(r.get("infer_ratio"), "{:.2f}×")]
         if device == "gpu":
+            cells[5:5] = [_f(r.get("plain_step")), _f(r.get("fused_gain"), "{:.2f}×")]
             cells += [_f(r.get("tinyseg_gpu_mem"), "{:.0f}"), _f(r.get("torch_gpu_mem"), "{:.0f}")]
-            big = (r.get("tinyseg_big_rois_s"), r.get("torch_big_rois_s"))
-            cells.append("—" if big == (None, None) else f"{_f(big[0], '{:.0f}')} / {_f(big[1], '{:.0f}')}")
+            big = [r.get(f"{i}_big_rois_s") for i in IMPLS]
+            cells.append("—" if big == [None] * 3 else " / ".join(_f(b, "{:.0f}") for b in big))
         else:
             cells += [_f(r.get("tinyseg_rss"), "{:.0f}"), _f(r.get("torch_rss"), "{:.0f}")]
-        cells.append(f"{r.get('tinyseg_round_medians', '—')} / {r.get('torch_round_medians', '—')}")
+        cells.append(" / ".join(str(r.get(f"{i}_round_medians", "—")) for i in IMPLS if f"{i}_step" in r))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -22,6 +22,7 @@ from ..autodiff import Op, Tensor, as_tensor, is_grad_enabled
 from ..backend import get_array_module, is_cupy_array
 from ..gradcheck import register_gradcheck
 from . import arithmetic as A
+from . import crf_fused
 from .crf_kernels import (GRAPHS, crf_contraction_bound, crf_default_weights, crf_kernels,  # noqa: F401  (re-exported)
                           crf_spectral_radius, gaussian_factor)
 
@@ -58,6 +59,13 @@ class MeanFieldCRFOp(Op):
         w = weights.astype(unary.dtype)
         self.W = w if w.ndim == 2 else xp.repeat(w[:, None], 2, axis=1)  # (2,) -> (2, 2): (kernel, label)
         img = image.astype(unary.dtype)  # (N, 1, H, W)
+        self.fused = (self.graph == "dense" and self.n_iter > 0
+                      and crf_fused.fused_dense_available(unary, self.authors))
+        if self.fused:  # GPU fast path: one hand-written kernel per iteration (crf_fused.py)
+            Z, state = crf_fused.dense_forward(U, img.reshape(N, H, W), self.W, self.n_iter,
+                                               1.0 if self.include_self else 0.0)
+            self.state = state if self.keep_kernels else None
+            return Z.reshape(N, 2, H, W)  # (N, 2, P) -> (N, 2, H, W)
         size = N
         if self.graph == "dense" and not is_cupy_array(unary):
             size = max(1, min(N, _CHUNK_BYTES // (P * P * unary.dtype.itemsize)))
@@ -105,7 +113,9 @@ class MeanFieldCRFOp(Op):
         gZ = gy.reshape(N, 2, -1)  # (N, 2, P)
         gU, gW = xp.empty_like(gZ), xp.zeros((2, 2), dtype=gy.dtype)
         gI = xp.zeros((N, H * W), dtype=gy.dtype) if need_image else None
-        for n0, n1, ks, state in self.chunks:
+        if self.fused:
+            gU, gW, gI = crf_fused.dense_backward(gZ, self.state, need_image)
+        for n0, n1, ks, state in [] if self.fused else self.chunks:
             if ks is None:  # rebuilt chunk by chunk in the forward's buffer (CPU dense)
                 ks = crf_kernels(self.img[n0:n1], self.graph, self.include_self, out=self.buf[: n1 - n0])
             gU[n0:n1], gWc, gIc = self._backward_chunk(gZ[n0:n1], ks, state, need_image)

@@ -21,6 +21,7 @@ import numpy as np
 from ..autodiff import Op, Tensor
 from ..backend import get_array_module
 from ..gradcheck import register_gradcheck
+from . import fused
 
 
 def _check_target(x: Any, target: Any, op: str, values: bool = True) -> None:
@@ -74,6 +75,10 @@ class CrossEntropyOp(Op):
         _check_target(logits, target, "cross_entropy", values=self.check_labels)
         xp = get_array_module(logits)
         self.target, self.count = target, target.size
+        self.fast = fused.softmax_xent_forward(logits, target)  # GPU: one launch and a sum
+        if self.fast is not None:
+            self.logits = logits
+            return self.fast
         # The same arithmetic as log_softmax / softmax, so the value and gradient match them exactly.
         z = logits - logits.max(axis=1, keepdims=True)  # (N, C, *S)
         self.e = xp.exp(z)
@@ -82,6 +87,8 @@ class CrossEntropyOp(Op):
         return xp.asarray((xp.log(self.se) - picked).sum() / self.count, dtype=logits.dtype)
 
     def backward(self, gy: Any) -> tuple[Any, None]:
+        if self.fast is not None:
+            return fused.softmax_xent_backward(self.logits, self.target, gy), None
         p = self.e / self.se  # softmax(logits)
         return (p - _onehot(self.target, p.shape[1], p.dtype)) / self.count * gy, None
 # --8<-- [end:cross_entropy]

@@ -1,0 +1,137 @@
+"""The dense CRF's CUDA fast path (tinyseg/cuda/crf_dense.cu) against the plain path.
+
+On the CPU the kernels run through the g++ emulator (`tinyseg.cuda.emulated`), with a small
+block and several blocks per image so that every index path of the launch is exercised; on a GPU
+they run as compiled, at the real launch configuration, against the plain path on the same GPU.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tinyseg.cuda as tc
+import tinyseg.functions as F
+from tinyseg.autodiff import Tensor, no_grad
+from tinyseg.backend import as_numpy, cupy_module, gpu_available
+from tinyseg.cuda import emulate, nvrtc
+from tinyseg.functions import crf_fused
+from tinyseg.gradcheck import GRADCHECK_CASES, run_case
+
+needs_gxx = pytest.mark.skipif(not emulate.available(), reason="g++ is needed to emulate CUDA kernels")
+needs_gpu = pytest.mark.skipif(not gpu_available(), reason="CuPy with a CUDA GPU is not available")
+
+OPTIONS = {  # weights shape, keyword arguments: every option the fast path takes
+    "dense": ((2,), {}),
+    "per_label_self": ((2, 2), {"include_self": True}),
+    "prob": ((2,), {"unary_domain": "prob"}),
+}
+
+
+def _inputs(xp, dtype, seed=0, N=3, H=4, W=5, w_shape=(2,)):
+    rng = np.random.default_rng(seed)
+    u = 2 * rng.standard_normal((N, 2, H, W))
+    img = rng.standard_normal((N, 1, H, W))
+    w = rng.uniform(0.5, 2.0, w_shape)
+    return [xp.asarray(a.astype(dtype)) for a in (u, img, w)]
+
+
+def _run(u0, i0, w0, G, n_iter, image_grad=True, **kw):
+    """Z_T and the gradients of <Z_T, G>; also whether the op took the fast path."""
+    u, w = Tensor(u0.copy(), True), Tensor(w0.copy(), True)
+    img = Tensor(i0.copy(), image_grad)
+    z = F.mean_field_crf(u, img, w, n_iter=n_iter, **kw)
+    fused = z.creator.fused  # read before backward frees the graph
+    z.backward(G)
+    out = [as_numpy(a) for a in (z.data, u.grad, w.grad)] + [as_numpy(img.grad) if image_grad else None]
+    return out, fused
+
+
+def _compare(fast, plain, rtol):
+    for name, a, b in zip(["Z_T", "unary", "weights", "image"], fast, plain):
+        if b is None:
+            assert a is None, name
+            continue
+        np.testing.assert_allclose(a, b, rtol=0, atol=rtol * max(1.0, float(np.abs(b).max())), err_msg=name)
+
+
+@pytest.fixture
+def small_launch(monkeypatch):
+    """8 threads per block: threads stride over pixels, and images split over several blocks."""
+    monkeypatch.setattr(crf_fused, "BLOCK", 8)
+
+
+@needs_gxx
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 2e-5)])
+@pytest.mark.parametrize("n_iter", [1, 4])
+@pytest.mark.parametrize("option", list(OPTIONS))
+def test_emulated_fast_path_equals_plain_path(small_launch, option, n_iter, dtype, tol):
+    w_shape, kw = OPTIONS[option]
+    u, img, w = _inputs(np, dtype, seed=n_iter, w_shape=w_shape)
+    G = np.random.default_rng(7).standard_normal(u.shape).astype(dtype)
+    with tc.emulated():
+        fast, took = _run(u, img, w, G, n_iter, **kw)
+    plain, took_plain = _run(u, img, w, G, n_iter, **kw)
+    assert took and not took_plain
+    _compare(fast, plain, tol)
+
+
+@needs_gxx
+def test_emulated_fast_path_without_image_gradient_and_with_one_block_per_image(small_launch):
+    """need_image = 0 skips the image sums; 6 images and 4 pixels of work per block give S = 1."""
+    u, img, w = _inputs(np, np.float64, seed=2, N=6, H=2, W=2)
+    G = np.random.default_rng(3).standard_normal(u.shape)
+    assert crf_fused._splits(6, 4, u) == 1
+    with tc.emulated():
+        fast, took = _run(u, img, w, G, 3, image_grad=False)
+    plain, _ = _run(u, img, w, G, 3, image_grad=False)
+    assert took
+    _compare(fast, plain, 1e-12)
+
+
+@needs_gxx
+def test_emulated_fast_path_passes_the_gradient_check(small_launch):
+    with tc.emulated():
+        run_case(GRADCHECK_CASES["mean_field_crf/dense"], np)
+
+
+def test_fast_path_is_off_for_numpy_outside_emulation_and_when_switched_off():
+    u, img, w = _inputs(np, np.float64)
+    assert not crf_fused.fused_dense_available(u, False)
+    with tc.emulated(), tc.fused(False):
+        assert not crf_fused.fused_dense_available(u, False)
+    with tc.emulated():
+        assert not crf_fused.fused_dense_available(u, True)  # the authors' message: plain path only
+        assert not crf_fused.fused_dense_available(np.zeros((1, 2, 65, 64)), False)  # P > MAX_PIXELS
+
+
+@pytest.mark.skipif(not nvrtc.nvrtc_available(), reason="NVRTC (pip install nvidia-cuda-nvrtc-cu12) is not installed")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_crf_kernels_compile_with_nvrtc_for_hopper(dtype):
+    ptx = nvrtc.compile_ptx(tc.source("crf_dense.cu", dtype), arch="compute_90", options=("--std=c++17",))
+    for name in ("crf_dense_ones", "crf_dense_step", "crf_dense_step_backward", "crf_dense_ones_backward"):
+        assert f".entry {name}(" in ptx
+
+
+@needs_gpu
+@pytest.mark.parametrize("train", [True, False])
+def test_gpu_fast_path_equals_plain_path_on_40x40_rois(train):
+    """The real launch configuration (256 threads, several blocks per image) at the model's size."""
+    cp = cupy_module()
+    u, img, w = _inputs(cp, np.float32, N=29, H=40, W=40)
+    G = cp.asarray(np.random.default_rng(1).standard_normal(u.shape).astype(np.float32))
+    n_iter = 5 if train else 10
+    fast, took = _run(u, img, w, G, n_iter)
+    with tc.fused(False):
+        plain, took_plain = _run(u, img, w, G, n_iter)
+    assert took and not took_plain
+    _compare(fast, plain, 2e-4)
+
+
+@needs_gpu
+def test_gpu_fast_path_inference_in_float64_matches_numpy():
+    cp = cupy_module()
+    u, img, w = _inputs(np, np.float64, N=2, H=40, W=40)
+    with no_grad():
+        z_np = F.mean_field_crf(u, img, w, n_iter=10).data
+        z_cp = as_numpy(F.mean_field_crf(cp.asarray(u), cp.asarray(img), cp.asarray(w), n_iter=10).data)
+    np.testing.assert_allclose(z_cp, z_np, rtol=0, atol=1e-10)

@@ -1,0 +1,150 @@
+"""The one-launch layer kernels (tinyseg/cuda/layers.cu) and the dense CRF kernels, through the
+ops that use them, against the plain path — on the CPU through the g++ emulator.
+
+The GPU runs the same comparison for real in tests/test_gpu_parity.py (cupy against numpy).
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+import tinyseg as ts
+import tinyseg.cuda as tc
+import tinyseg.functions as F
+from tinyseg.adversarial import loss_and_backward
+from tinyseg.backend import as_numpy
+from tinyseg.cuda import emulate
+from tinyseg.functions import crf_fused, fused
+from tinyseg.gradcheck import GRADCHECK_CASES, run_case
+from tinyseg.models import VARIANTS, build_model
+
+pytestmark = pytest.mark.skipif(not emulate.available(), reason="g++ is needed to emulate CUDA kernels")
+
+FAST = ("conv2d/", "conv_transpose2d/", "col2im/", "im2col/", "max_pool2d/", "cross_entropy/", "tanh",
+        "mean_field_crf/dense")  # the gradient-check cases whose ops have a fast path
+NO_KERNEL = {"conv2d/1x1_output_cropped", "conv2d/kernel_covers_input_1x1_output",  # one matmul each way
+             "conv_transpose2d/1x1_input_big_kernel", "max_pool2d/2x2_general_path",
+             "max_pool2d/3x3_stride2_overlapping", "mean_field_crf/dense_authors_self_message"}
+
+
+@pytest.fixture(autouse=True)
+def small_launches(monkeypatch):
+    """Small blocks and capped grids, so grid-stride loops and multi-block images are exercised."""
+    monkeypatch.setattr(fused, "BLOCK", 32)
+    monkeypatch.setattr(fused, "MAX_BLOCKS", 3)
+    monkeypatch.setattr(crf_fused, "BLOCK", 16)
+
+
+def _case_run(case, arrays):
+    wrt = case.wrt if case.wrt is not None else [i for i, a in enumerate(arrays) if a.dtype.kind == "f"]
+    args = [ts.Tensor(a.copy(), requires_grad=True) if i in wrt else a for i, a in enumerate(arrays)]
+    y = case.fn(*args)
+    y.backward(np.random.default_rng(1).standard_normal(y.shape).astype(y.dtype))
+    return [as_numpy(y.data)] + [as_numpy(args[i].grad) for i in wrt]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", sorted(n for n in GRADCHECK_CASES if n.startswith(FAST)))
+def test_every_fast_path_case_equals_its_plain_path(name, dtype):
+    case = GRADCHECK_CASES[name]
+    arrays = [np.asarray(a) for a in case.make_inputs(np.random.default_rng(0))]
+    arrays = [a.astype(dtype) if a.dtype.kind == "f" else a for a in arrays]
+    plain = _case_run(case, arrays)
+    before = sum(tc.launches.values())
+    with tc.emulated():
+        fast = _case_run(case, arrays)
+    if name not in NO_KERNEL:
+        assert sum(tc.launches.values()) > before, "no kernel ran: the fast path was not taken"
+    tol = 1e-12 if dtype == np.float64 else 2e-5
+    for k, (a, b) in enumerate(zip(fast, plain)):
+        np.testing.assert_allclose(a, b, rtol=0, atol=tol * max(1.0, float(np.abs(b).max())), err_msg=f"{name} output {k}")
+
+
+@pytest.mark.gradcheck
+@pytest.mark.parametrize("name", sorted(n for n in GRADCHECK_CASES if n.startswith(FAST)))
+def test_every_fast_path_passes_the_gradient_check(name):
+    with tc.emulated():
+        run_case(GRADCHECK_CASES[name], np)
+
+
+def test_max_pool_fast_path_keeps_the_first_maximum_on_ties_and_drops_odd_edges():
+    x = np.random.default_rng(0).integers(0, 3, (2, 3, 7, 9)).astype(np.float64)  # many ties
+    gy = np.random.default_rng(1).standard_normal((2, 3, 3, 4))
+    outs = []
+    for emulated in (False, True):
+        t = ts.Tensor(x.copy(), requires_grad=True)
+        if emulated:
+            with tc.emulated():
+                y = F.max_pool2d(t)
+                y.backward(gy)
+        else:
+            y = F.max_pool2d(t)
+            y.backward(gy)
+        outs.append((y.data, t.grad))
+    np.testing.assert_array_equal(outs[1][0], outs[0][0])
+    np.testing.assert_array_equal(outs[1][1], outs[0][1])
+    assert not outs[1][1][:, :, 6, :].any() and not outs[1][1][:, :, :, 8].any()
+
+
+def test_col2im_gather_sums_in_the_plain_path_order():
+    """Stride 1: the gather adds the kernel offsets in the plain loop's order, so the results are identical."""
+    from tinyseg.functions.im2col import _col2im
+
+    col = np.random.default_rng(2).standard_normal((2, 3 * 9, 6 * 5)).astype(np.float32)
+    plain = _col2im(col, (2, 3, 8, 7), 3, 3, 1, 1, 0, 0)
+    with tc.emulated():
+        fast = _col2im(col, (2, 3, 8, 7), 3, 3, 1, 1, 0, 0)
+    np.testing.assert_array_equal(fast, plain)
+
+
+def test_cross_entropy_fast_path_is_finite_on_extreme_logits():
+    z = np.array([[[1e4, -1e4]], [[-1e4, 1e4]]], dtype=np.float32).transpose(0, 2, 1)[..., None]  # (2, 2, 1, 1)
+    t = np.array([[[1]], [[1]]])
+    with tc.emulated():
+        zt = ts.Tensor(z.copy(), requires_grad=True)
+        loss = F.cross_entropy(zt, t)
+        loss.backward()
+    assert np.isfinite(loss.data) and loss.data == pytest.approx(1e4)
+    np.testing.assert_allclose(zt.grad.ravel(), [0.5, -0.5, 0.0, 0.0], atol=1e-7)  # (p − onehot) / 2
+
+
+@pytest.mark.parametrize("graph", ["dense", "grid4"])
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_every_variant_training_step_equals_the_plain_path_when_emulated(variant, graph):
+    """Loss, every parameter gradient and the eval-mode logits, fast paths against plain, float64."""
+    if graph == "grid4" and "crf" not in variant:
+        pytest.skip("no CRF")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 1, 40, 40))
+    y = rng.integers(0, 2, (2, 40, 40))
+    results = []
+    for emulated in (False, True):
+        m = build_model(variant, np.full((40, 40), 0.4), seed=0, crf_graph=graph, dtype=np.float64)
+        with (tc.emulated() if emulated else tc.fused(True)):
+            res = loss_and_backward(m, x, y, adversarial=m.adversarial, eps=0.1)
+            m.eval()
+            with ts.no_grad():
+                logits = m(ts.Tensor(x)).data
+        results.append((res.loss, {n: p.grad for n, p in m.named_parameters()}, logits))
+    (l0, g0, z0), (l1, g1, z1) = results
+    assert l1 == pytest.approx(l0, rel=1e-12)
+    np.testing.assert_allclose(z1, z0, rtol=0, atol=1e-10)
+    for n in g0:
+        np.testing.assert_allclose(g1[n], g0[n], rtol=0, atol=1e-10 * max(1.0, float(np.abs(g0[n]).max())), err_msg=n)
+
+
+@pytest.mark.skipif(not __import__("tinyseg.cuda.nvrtc").cuda.nvrtc.nvrtc_available(),
+                    reason="NVRTC (pip install nvidia-cuda-nvrtc-cu12) is not installed")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("filename", sorted(p.name for p in __import__("pathlib").Path(tc.__file__).parent.glob("*.cu")))
+def test_every_cuda_source_compiles_with_nvrtc_for_hopper(filename, dtype):
+    """The GPU's compiler accepts what the emulator ran (g++ is more lenient about some C++)."""
+    from tinyseg.cuda import nvrtc
+
+    ptx = nvrtc.compile_ptx(tc.source(filename, dtype), arch="compute_90", options=("--std=c++17",))
+    names = re.findall(r'extern "C" __global__ void (\w+)\(', tc.source(filename, dtype))
+    assert names
+    for name in names:
+        assert f".entry {name}(" in ptx, name

@@ -1,0 +1,120 @@
+r"""The dense mean-field CRF with hand-written CUDA kernels (the GPU fast path of `mean_field_crf`).
+
+The plain path (`crf.MeanFieldCRFOp` with `crf_kernels`) materialises the (N, P, P) intensity
+kernel and spends a dozen array operations per iteration; on a GPU each is a kernel launch. Here
+each iteration is one kernel that computes the messages pair by pair
+(`tinyseg/cuda/crf_dense.cu`): T + 1 launches forward, T + 2 backward, no (N, P, P) array. The
+arithmetic is the plain path's, reordered (CRF note §4.3 for the image gradient); tests compare
+the two on the CPU through the kernel emulator and on the GPU directly.
+
+Launch: grid (S, N), one block row per image, S blocks per image so that small batches still
+fill the GPU (at least two blocks per multiprocessor).
+
+See: tinyseg/cuda/crf_dense.cu, tests/test_crf_fused.py.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ..backend import get_array_module
+from ..cuda import get_kernel, multiprocessor_count, set_shared_limit
+
+BLOCK = 256  # threads per block (a power of two: the block reduction needs it)
+MAX_PIXELS = 4096  # larger images take the plain path (shared memory holds 4 P values)
+_FILE = "crf_dense.cu"
+_MAX_GRID_Y = 65535  # CUDA's limit on gridDim.y: larger batches run in slices
+
+
+def fused_dense_available(unary: Any, authors_self_message: bool) -> bool:
+    """True when the fast path applies: fast paths on, a GPU (or emulated) array, P ≤ MAX_PIXELS."""
+    P = unary.shape[-1] * unary.shape[-2]
+    return (not authors_self_message and P <= MAX_PIXELS and unary.dtype.kind == "f"
+            and get_kernel(_FILE, "crf_dense_step", unary) is not None)
+
+
+def _launch(name: str, like: Any, grid: tuple[int, int], shared_values: int, args: tuple) -> None:
+    """Launch kernel ``name`` with ``shared_values`` elements of dynamic shared memory."""
+    kernel = get_kernel(_FILE, name, like)
+    smem = shared_values * like.dtype.itemsize
+    set_shared_limit(kernel, smem)
+    kernel(grid, (BLOCK,), args, shared_mem=smem)
+
+
+def _splits(N: int, P: int, like: Any) -> int:
+    """Blocks per image: enough for two blocks per multiprocessor, no more than the pixels need."""
+    return max(1, min(-(-P // BLOCK), -(-2 * multiprocessor_count(like) // N)))
+
+
+def _slices(N: int):
+    """Batch slices that fit CUDA's grid limit."""
+    return [(n0, min(N, n0 + _MAX_GRID_Y)) for n0 in range(0, N, _MAX_GRID_Y)]
+
+
+def dense_forward(U: Any, image: Any, W: Any, n_iter: int, self_weight: float) -> tuple[Any, tuple]:
+    """T mean-field iterations; returns Z_T (N, 2, P) and the state `dense_backward` needs.
+
+    Args:
+        U: (N, 2, P) unaries (logits, or probabilities in the "prob" domain).
+        image: (N, H, W) features, same dtype.
+        W: (2, 2) weights (kernel, label), same dtype and device.
+        n_iter: T.
+        self_weight: 1.0 keeps the self pair, 0.0 excludes it.
+    """
+    xp = get_array_module(U)
+    N, H, Wd = image.shape
+    P = H * Wd
+    U, image, W = (xp.ascontiguousarray(a) for a in (U, image.reshape(N, P), W))  # image (N, H, W) -> (N, P)
+    real, i32 = U.dtype.type, xp.int32
+    k1 = xp.empty_like(U)  # (N, 2, P): K_m 1
+    deltas = xp.empty((n_iter, N, P), U.dtype)  # saved per iteration for the backward pass
+    msgs = xp.empty((n_iter, N, 2, P), U.dtype)
+    buffers = [xp.empty_like(U), xp.empty_like(U)] if n_iter else []  # z_out, used in turn
+    for n0, n1 in _slices(N):
+        grid = (_splits(n1 - n0, P, U), n1 - n0)
+        _launch("crf_dense_ones", U, grid, P + H + Wd, (image[n0:n1], k1[n0:n1], i32(H), i32(Wd), real(self_weight)))
+    z = U
+    for t in range(n_iter):
+        z_out = buffers[t % 2]
+        for n0, n1 in _slices(N):
+            grid = (_splits(n1 - n0, P, U), n1 - n0)
+            _launch("crf_dense_step", U, grid, 2 * P + H + Wd,
+                    (U[n0:n1], image[n0:n1], W, k1[n0:n1], z[n0:n1], z_out[n0:n1], deltas[t, n0:n1],
+                     msgs[t, n0:n1], i32(H), i32(Wd), real(self_weight)))
+        z = z_out
+    return z, (image, W, k1, deltas, msgs, H, Wd, self_weight)
+
+
+def dense_backward(gZ: Any, state: tuple, need_image: bool) -> tuple[Any, Any, Any]:
+    """Back through `dense_forward`: returns gU (N, 2, P), gW (2, 2) and gI (N, P) or None.
+
+    Args:
+        gZ: (N, 2, P) gradient of the loss with respect to Z_T.
+        state: the second result of `dense_forward`.
+        need_image: also return the gradient with respect to the image features.
+    """
+    xp = get_array_module(gZ)
+    image, W, k1, deltas, msgs, H, Wd, self_weight = state
+    n_iter, N, P = deltas.shape
+    real, i32 = gZ.dtype.type, xp.int32
+    gZ = xp.ascontiguousarray(gZ)
+    gU = gZ.copy()
+    gk1 = xp.zeros((N, P), gZ.dtype)  # dL/d(K_0 1)
+    gI = xp.zeros((N, P), gZ.dtype)
+    S = _splits(N if N <= _MAX_GRID_Y else _MAX_GRID_Y, P, gZ)
+    gw_part = xp.zeros((N, S, 4), gZ.dtype)  # per block, summed at the end (fixed order)
+    buffers = [xp.empty_like(gZ), xp.empty_like(gZ)]
+    g = gZ
+    for t in reversed(range(n_iter)):
+        g_out = buffers[t % 2]
+        for n0, n1 in _slices(N):
+            _launch("crf_dense_step_backward", gZ, (S, n1 - n0), 4 * P + H + Wd + 4 * BLOCK,
+                    (image[n0:n1], W, k1[n0:n1], deltas[t, n0:n1], msgs[t, n0:n1], g[n0:n1], g_out[n0:n1],
+                     gU[n0:n1], gk1[n0:n1], gI[n0:n1], gw_part[n0:n1], i32(H), i32(Wd), real(self_weight),
+                     i32(need_image)))
+        g = g_out
+    if need_image and n_iter:
+        for n0, n1 in _slices(N):
+            _launch("crf_dense_ones_backward", gZ, (S, n1 - n0), 2 * P, (image[n0:n1], gk1[n0:n1], gI[n0:n1],
+                                                                          i32(H), i32(Wd)))
+    gW = gw_part.sum(axis=(0, 1)).reshape(2, 2)  # (4,) -> (kernel, label)
+    return gU, gW, gI if need_image else None
