@@ -15,6 +15,7 @@ import numpy as np
 
 from .autodiff import Parameter
 from .backend import as_numpy, cupy_module, get_array_module, is_cupy_array
+from .cuda import get_kernel
 
 
 _FUSED_ADAM: Any = None
@@ -103,6 +104,8 @@ class Adam(Optimizer):
         self.t += 1
         bc1, bc2 = 1.0 - b1 ** self.t, 1.0 - b2 ** self.t
         step_size, inv_sqrt_bc2 = self.lr / bc1, 1.0 / math.sqrt(bc2)
+        if self._step_all_at_once(b1, b2, step_size, inv_sqrt_bc2):
+            return
         for p, m, v in zip(self.params, self.m, self.v):
             g = p.grad
             if g is None:
@@ -125,6 +128,35 @@ class Adam(Optimizer):
             xp.divide(m, tmp, out=tmp)
             tmp *= step_size                          # η (m/bc₁) / (√(v/bc₂) + ε)
             p.data -= tmp
+
+    def _step_all_at_once(self, b1: float, b2: float, step_size: float, inv_sqrt_bc2: float) -> bool:
+        """The GPU fast path: every parameter in one kernel launch (tinyseg/cuda/optim.cu).
+
+        Returns False, having done nothing, where it does not apply (fast paths off, NumPy arrays
+        outside `tinyseg.cuda.emulated`, mixed dtypes); the per-parameter loop then runs.
+        """
+        work = [(p.data, p.grad, m, v) for p, m, v in zip(self.params, self.m, self.v) if p.grad is not None]
+        if not work:
+            return True
+        p0 = work[0][0]
+        if any(a.dtype != p0.dtype for w in work for a in w) or p0.dtype.kind != "f" \
+                or not all(a.flags.c_contiguous for w in work for a in (w[0], w[2], w[3])):
+            return False
+        kernel = get_kernel("optim.cu", "adam_multi", p0)
+        if kernel is None:
+            return False
+        xp = get_array_module(p0)
+        grads = [xp.ascontiguousarray(g) for _, g, _, _ in work]  # kept alive until the launch is queued
+        addr = (lambda a: a.data.ptr) if is_cupy_array(p0) else (lambda a: a.ctypes.data)
+        ptrs = np.array([addr(w[0]) for w in work] + [addr(g) for g in grads]
+                        + [addr(w[2]) for w in work] + [addr(w[3]) for w in work], dtype=np.uint64)  # (4 K,)
+        offsets = np.concatenate([[0], np.cumsum([w[0].size for w in work])]).astype(np.int64)  # (K + 1,)
+        real = p0.dtype.type
+        total = int(offsets[-1])
+        kernel((max(1, min(65535, -(-total // 256))),), (256,),
+               (xp.asarray(ptrs), xp.asarray(offsets), np.int32(len(work)), real(b1), real(1.0 - b1), real(b2),
+                real(1.0 - b2), real(step_size), real(inv_sqrt_bc2), real(self.eps)))
+        return True
 
     def state_dict(self) -> dict[str, Any]:
         """Step count and moments as NumPy arrays (for checkpoints)."""

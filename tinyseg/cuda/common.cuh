@@ -39,3 +39,6 @@ __device__ __forceinline__ void ts_block_sum4(REAL* red, const REAL acc[4]) {
 
 __device__ __forceinline__ float ts_log(float x) { return logf(x); }
 __device__ __forceinline__ double ts_log(double x) { return log(x); }
+
+__device__ __forceinline__ float ts_sqrt(float x) { return sqrtf(x); }
+__device__ __forceinline__ double ts_sqrt(double x) { return sqrt(x); }
