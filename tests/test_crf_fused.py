@@ -1,4 +1,4 @@
-"""The dense CRF's CUDA fast path (tinyseg/cuda/crf_dense.cu) against the plain path.
+"""The CRF's CUDA fast paths (tinyseg/cuda/crf_dense.cu, crf_grid4.cu) against the plain path.
 
 On the CPU the kernels run through the g++ emulator (`tinyseg.cuda.emulated`), with a small
 block and several blocks per image so that every index path of the launch is exercised; on a GPU
@@ -64,8 +64,10 @@ def small_launch(monkeypatch):
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 2e-5)])
 @pytest.mark.parametrize("n_iter", [1, 4])
 @pytest.mark.parametrize("option", list(OPTIONS))
-def test_emulated_fast_path_equals_plain_path(small_launch, option, n_iter, dtype, tol):
+@pytest.mark.parametrize("graph", ["dense", "grid4"])
+def test_emulated_fast_path_equals_plain_path(small_launch, graph, option, n_iter, dtype, tol):
     w_shape, kw = OPTIONS[option]
+    kw = {**kw, "graph": graph}
     u, img, w = _inputs(np, dtype, seed=n_iter, w_shape=w_shape)
     G = np.random.default_rng(7).standard_normal(u.shape).astype(dtype)
     with tc.emulated():
@@ -76,53 +78,59 @@ def test_emulated_fast_path_equals_plain_path(small_launch, option, n_iter, dtyp
 
 
 @needs_gxx
-def test_emulated_fast_path_without_image_gradient_and_with_one_block_per_image(small_launch):
+@pytest.mark.parametrize("graph", ["dense", "grid4"])
+def test_emulated_fast_path_without_image_gradient_and_with_one_block_per_image(small_launch, graph):
     """need_image = 0 skips the image sums; 6 images and 4 pixels of work per block give S = 1."""
     u, img, w = _inputs(np, np.float64, seed=2, N=6, H=2, W=2)
     G = np.random.default_rng(3).standard_normal(u.shape)
-    assert crf_fused._splits(6, 4, u) == 1
+    assert crf_fused._splits(graph, 6, 4, u) == 1
     with tc.emulated():
-        fast, took = _run(u, img, w, G, 3, image_grad=False)
-    plain, _ = _run(u, img, w, G, 3, image_grad=False)
+        fast, took = _run(u, img, w, G, 3, image_grad=False, graph=graph)
+    plain, _ = _run(u, img, w, G, 3, image_grad=False, graph=graph)
     assert took
     _compare(fast, plain, 1e-12)
 
 
 @needs_gxx
-def test_emulated_fast_path_passes_the_gradient_check(small_launch):
+@pytest.mark.parametrize("name", ["mean_field_crf/dense", "mean_field_crf/grid4"])
+def test_emulated_fast_path_passes_the_gradient_check(small_launch, name):
     with tc.emulated():
-        run_case(GRADCHECK_CASES["mean_field_crf/dense"], np)
+        run_case(GRADCHECK_CASES[name], np)
 
 
 def test_fast_path_is_off_for_numpy_outside_emulation_and_when_switched_off():
     u, img, w = _inputs(np, np.float64)
-    assert not crf_fused.fused_dense_available(u, False)
+    assert not crf_fused.fused_available(u, "dense", False)
     with tc.emulated(), tc.fused(False):
-        assert not crf_fused.fused_dense_available(u, False)
+        assert not crf_fused.fused_available(u, "grid4", False)
     with tc.emulated():
-        assert not crf_fused.fused_dense_available(u, True)  # the authors' message: plain path only
-        assert not crf_fused.fused_dense_available(np.zeros((1, 2, 65, 64)), False)  # P > MAX_PIXELS
+        assert crf_fused.fused_available(u, "dense", False) and crf_fused.fused_available(u, "grid4", False)
+        assert not crf_fused.fused_available(u, "grid4", True)  # the authors' message: plain path only
+        assert not crf_fused.fused_available(np.zeros((1, 2, 65, 64)), "dense", False)  # P > MAX_PIXELS
+        assert crf_fused.fused_available(np.zeros((1, 2, 65, 64)), "grid4", False)  # no shared-memory limit
 
 
 @pytest.mark.skipif(not nvrtc.nvrtc_available(), reason="NVRTC (pip install nvidia-cuda-nvrtc-cu12) is not installed")
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_crf_kernels_compile_with_nvrtc_for_hopper(dtype):
-    ptx = nvrtc.compile_ptx(tc.source("crf_dense.cu", dtype), arch="compute_90", options=("--std=c++17",))
-    for name in ("crf_dense_ones", "crf_dense_step", "crf_dense_step_backward", "crf_dense_ones_backward"):
-        assert f".entry {name}(" in ptx
+@pytest.mark.parametrize("graph", ["dense", "grid4"])
+def test_crf_kernels_compile_with_nvrtc_for_hopper(dtype, graph):
+    ptx = nvrtc.compile_ptx(tc.source(f"crf_{graph}.cu", dtype), arch="compute_90", options=("--std=c++17",))
+    for name in ("ones", "step", "step_backward", "ones_backward"):
+        assert f".entry crf_{graph}_{name}(" in ptx
 
 
 @needs_gpu
+@pytest.mark.parametrize("graph", ["dense", "grid4"])
 @pytest.mark.parametrize("train", [True, False])
-def test_gpu_fast_path_equals_plain_path_on_40x40_rois(train):
+def test_gpu_fast_path_equals_plain_path_on_40x40_rois(train, graph):
     """The real launch configuration (256 threads, several blocks per image) at the model's size."""
     cp = cupy_module()
     u, img, w = _inputs(cp, np.float32, N=29, H=40, W=40)
     G = cp.asarray(np.random.default_rng(1).standard_normal(u.shape).astype(np.float32))
     n_iter = 5 if train else 10
-    fast, took = _run(u, img, w, G, n_iter)
+    fast, took = _run(u, img, w, G, n_iter, graph=graph)
     with tc.fused(False):
-        plain, took_plain = _run(u, img, w, G, n_iter)
+        plain, took_plain = _run(u, img, w, G, n_iter, graph=graph)
     assert took and not took_plain
     _compare(fast, plain, 2e-4)
 

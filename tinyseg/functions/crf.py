@@ -59,11 +59,10 @@ class MeanFieldCRFOp(Op):
         w = weights.astype(unary.dtype)
         self.W = w if w.ndim == 2 else xp.repeat(w[:, None], 2, axis=1)  # (2,) -> (2, 2): (kernel, label)
         img = image.astype(unary.dtype)  # (N, 1, H, W)
-        self.fused = (self.graph == "dense" and self.n_iter > 0
-                      and crf_fused.fused_dense_available(unary, self.authors))
+        self.fused = self.n_iter > 0 and crf_fused.fused_available(unary, self.graph, self.authors)
         if self.fused:  # GPU fast path: one hand-written kernel per iteration (crf_fused.py)
-            Z, state = crf_fused.dense_forward(U, img.reshape(N, H, W), self.W, self.n_iter,
-                                               1.0 if self.include_self else 0.0)
+            Z, state = crf_fused.crf_forward(U, img.reshape(N, H, W), self.W, self.n_iter, self.graph,
+                                             1.0 if self.include_self else 0.0)
             self.state = state if self.keep_kernels else None
             return Z.reshape(N, 2, H, W)  # (N, 2, P) -> (N, 2, H, W)
         size = N
@@ -114,7 +113,7 @@ class MeanFieldCRFOp(Op):
         gU, gW = xp.empty_like(gZ), xp.zeros((2, 2), dtype=gy.dtype)
         gI = xp.zeros((N, H * W), dtype=gy.dtype) if need_image else None
         if self.fused:
-            gU, gW, gI = crf_fused.dense_backward(gZ, self.state, need_image)
+            gU, gW, gI = crf_fused.crf_backward(gZ, self.state, need_image)
         for n0, n1, ks, state in [] if self.fused else self.chunks:
             if ks is None:  # rebuilt chunk by chunk in the forward's buffer (CPU dense)
                 ks = crf_kernels(self.img[n0:n1], self.graph, self.include_self, out=self.buf[: n1 - n0])

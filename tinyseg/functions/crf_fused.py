@@ -1,16 +1,18 @@
-r"""The dense mean-field CRF with hand-written CUDA kernels (the GPU fast path of `mean_field_crf`).
+r"""The mean-field CRF with hand-written CUDA kernels (the GPU fast path of `mean_field_crf`).
 
-The plain path (`crf.MeanFieldCRFOp` with `crf_kernels`) materialises the (N, P, P) intensity
-kernel and spends a dozen array operations per iteration; on a GPU each is a kernel launch. Here
-each iteration is one kernel that computes the messages pair by pair
-(`tinyseg/cuda/crf_dense.cu`): T + 1 launches forward, T + 2 backward, no (N, P, P) array. The
-arithmetic is the plain path's, reordered (CRF note §4.3 for the image gradient); tests compare
-the two on the CPU through the kernel emulator and on the GPU directly.
+The plain path (`crf.MeanFieldCRFOp` with `crf_kernels`) spends a dozen array operations per
+iteration — and for ``graph="dense"`` materialises the (N, P, P) intensity kernel; on a GPU each
+operation is a kernel launch. Here each iteration is ONE kernel: ``tinyseg/cuda/crf_dense.cu``
+computes the dense messages pair by pair from the features staged in shared memory,
+``tinyseg/cuda/crf_grid4.cu`` reads the 4 neighbours. T + 1 launches forward, T + 2 backward, no
+(N, P, P) array. The arithmetic is the plain path's, reordered (CRF note §4.3–4.4 for the image
+gradient); tests compare the two on the CPU through the kernel emulator and on the GPU directly.
 
-Launch: grid (S, N), one block row per image, S blocks per image so that small batches still
-fill the GPU (at least two blocks per multiprocessor).
+Launch: grid (S, N) with blocks of `BLOCK` threads. Dense: S blocks per image so that small
+batches still fill the GPU (two blocks per multiprocessor), each staging the whole image;
+grid4: one thread per pixel.
 
-See: tinyseg/cuda/crf_dense.cu, tests/test_crf_fused.py.
+See: tinyseg/cuda/crf_dense.cu, tinyseg/cuda/crf_grid4.cu, tests/test_crf_fused.py.
 """
 from __future__ import annotations
 
@@ -20,44 +22,53 @@ from ..backend import get_array_module
 from ..cuda import get_kernel, multiprocessor_count, set_shared_limit
 
 BLOCK = 256  # threads per block (a power of two: the block reduction needs it)
-MAX_PIXELS = 4096  # larger images take the plain path (shared memory holds 4 P values)
-_FILE = "crf_dense.cu"
+MAX_PIXELS = 4096  # larger dense images take the plain path (shared memory holds 4 P values)
 _MAX_GRID_Y = 65535  # CUDA's limit on gridDim.y: larger batches run in slices
 
 
-def fused_dense_available(unary: Any, authors_self_message: bool) -> bool:
-    """True when the fast path applies: fast paths on, a GPU (or emulated) array, P ≤ MAX_PIXELS."""
+def fused_available(unary: Any, graph: str, authors_self_message: bool) -> bool:
+    """True when the fast path applies: fast paths on, a GPU (or emulated) float array, not the
+    authors' self message, and for dense P ≤ MAX_PIXELS."""
     P = unary.shape[-1] * unary.shape[-2]
-    return (not authors_self_message and P <= MAX_PIXELS and unary.dtype.kind == "f"
-            and get_kernel(_FILE, "crf_dense_step", unary) is not None)
+    return (not authors_self_message and (graph == "grid4" or P <= MAX_PIXELS) and unary.dtype.kind == "f"
+            and get_kernel(f"crf_{graph}.cu", f"crf_{graph}_step", unary) is not None)
 
 
-def _launch(name: str, like: Any, grid: tuple[int, int], shared_values: int, args: tuple) -> None:
-    """Launch kernel ``name`` with ``shared_values`` elements of dynamic shared memory."""
-    kernel = get_kernel(_FILE, name, like)
+def _launch(graph: str, name: str, like: Any, grid: tuple[int, int], shared_values: int, args: tuple) -> None:
+    """Launch kernel ``crf_<graph>_<name>`` with ``shared_values`` elements of dynamic shared memory."""
+    kernel = get_kernel(f"crf_{graph}.cu", f"crf_{graph}_{name}", like)
     smem = shared_values * like.dtype.itemsize
     set_shared_limit(kernel, smem)
     kernel(grid, (BLOCK,), args, shared_mem=smem)
 
 
-def _splits(N: int, P: int, like: Any) -> int:
-    """Blocks per image: enough for two blocks per multiprocessor, no more than the pixels need."""
-    return max(1, min(-(-P // BLOCK), -(-2 * multiprocessor_count(like) // N)))
+def _splits(graph: str, N: int, P: int, like: Any) -> int:
+    """Blocks per image (grid x): grid4 one thread per pixel; dense enough blocks for two per
+    multiprocessor, no more than the pixels need."""
+    per_pixel = -(-P // BLOCK)
+    return per_pixel if graph == "grid4" else max(1, min(per_pixel, -(-2 * multiprocessor_count(like) // N)))
 
 
-def _slices(N: int):
+def _shared(graph: str, arrays_of_p: int, P: int, H: int, W: int, reduce: bool) -> int:
+    """Dynamic shared memory (elements): dense stages P-vectors and the 1-D position tables."""
+    dense = arrays_of_p * P + H + W if graph == "dense" else 0
+    return dense + (4 * BLOCK if reduce else 0)
+
+
+def _slices(N: int) -> list[tuple[int, int]]:
     """Batch slices that fit CUDA's grid limit."""
     return [(n0, min(N, n0 + _MAX_GRID_Y)) for n0 in range(0, N, _MAX_GRID_Y)]
 
 
-def dense_forward(U: Any, image: Any, W: Any, n_iter: int, self_weight: float) -> tuple[Any, tuple]:
-    """T mean-field iterations; returns Z_T (N, 2, P) and the state `dense_backward` needs.
+def crf_forward(U: Any, image: Any, W: Any, n_iter: int, graph: str, self_weight: float) -> tuple[Any, tuple]:
+    """T mean-field iterations; returns Z_T (N, 2, P) and the state `crf_backward` needs.
 
     Args:
         U: (N, 2, P) unaries (logits, or probabilities in the "prob" domain).
         image: (N, H, W) features, same dtype.
         W: (2, 2) weights (kernel, label), same dtype and device.
-        n_iter: T.
+        n_iter: T ≥ 1.
+        graph: "dense" or "grid4".
         self_weight: 1.0 keeps the self pair, 0.0 excludes it.
     """
     xp = get_array_module(U)
@@ -68,53 +79,52 @@ def dense_forward(U: Any, image: Any, W: Any, n_iter: int, self_weight: float) -
     k1 = xp.empty_like(U)  # (N, 2, P): K_m 1
     deltas = xp.empty((n_iter, N, P), U.dtype)  # saved per iteration for the backward pass
     msgs = xp.empty((n_iter, N, 2, P), U.dtype)
-    buffers = [xp.empty_like(U), xp.empty_like(U)] if n_iter else []  # z_out, used in turn
+    buffers = [xp.empty_like(U), xp.empty_like(U)]  # z_out, used in turn
     for n0, n1 in _slices(N):
-        grid = (_splits(n1 - n0, P, U), n1 - n0)
-        _launch("crf_dense_ones", U, grid, P + H + Wd, (image[n0:n1], k1[n0:n1], i32(H), i32(Wd), real(self_weight)))
+        _launch(graph, "ones", U, (_splits(graph, n1 - n0, P, U), n1 - n0), _shared(graph, 1, P, H, Wd, False),
+                (image[n0:n1], k1[n0:n1], i32(H), i32(Wd), real(self_weight)))
     z = U
     for t in range(n_iter):
         z_out = buffers[t % 2]
         for n0, n1 in _slices(N):
-            grid = (_splits(n1 - n0, P, U), n1 - n0)
-            _launch("crf_dense_step", U, grid, 2 * P + H + Wd,
+            _launch(graph, "step", U, (_splits(graph, n1 - n0, P, U), n1 - n0), _shared(graph, 2, P, H, Wd, False),
                     (U[n0:n1], image[n0:n1], W, k1[n0:n1], z[n0:n1], z_out[n0:n1], deltas[t, n0:n1],
                      msgs[t, n0:n1], i32(H), i32(Wd), real(self_weight)))
         z = z_out
-    return z, (image, W, k1, deltas, msgs, H, Wd, self_weight)
+    return z, (graph, image, W, k1, deltas, msgs, H, Wd, self_weight)
 
 
-def dense_backward(gZ: Any, state: tuple, need_image: bool) -> tuple[Any, Any, Any]:
-    """Back through `dense_forward`: returns gU (N, 2, P), gW (2, 2) and gI (N, P) or None.
+def crf_backward(gZ: Any, state: tuple, need_image: bool) -> tuple[Any, Any, Any]:
+    """Back through `crf_forward`: returns gU (N, 2, P), gW (2, 2) and gI (N, P) or None.
 
     Args:
         gZ: (N, 2, P) gradient of the loss with respect to Z_T.
-        state: the second result of `dense_forward`.
+        state: the second result of `crf_forward`.
         need_image: also return the gradient with respect to the image features.
     """
     xp = get_array_module(gZ)
-    image, W, k1, deltas, msgs, H, Wd, self_weight = state
+    graph, image, W, k1, deltas, msgs, H, Wd, self_weight = state
     n_iter, N, P = deltas.shape
     real, i32 = gZ.dtype.type, xp.int32
     gZ = xp.ascontiguousarray(gZ)
     gU = gZ.copy()
     gk1 = xp.zeros((N, P), gZ.dtype)  # dL/d(K_0 1)
     gI = xp.zeros((N, P), gZ.dtype)
-    S = _splits(N if N <= _MAX_GRID_Y else _MAX_GRID_Y, P, gZ)
+    S = _splits(graph, min(N, _MAX_GRID_Y), P, gZ)
     gw_part = xp.zeros((N, S, 4), gZ.dtype)  # per block, summed at the end (fixed order)
     buffers = [xp.empty_like(gZ), xp.empty_like(gZ)]
     g = gZ
     for t in reversed(range(n_iter)):
         g_out = buffers[t % 2]
         for n0, n1 in _slices(N):
-            _launch("crf_dense_step_backward", gZ, (S, n1 - n0), 4 * P + H + Wd + 4 * BLOCK,
+            _launch(graph, "step_backward", gZ, (S, n1 - n0), _shared(graph, 4, P, H, Wd, True),
                     (image[n0:n1], W, k1[n0:n1], deltas[t, n0:n1], msgs[t, n0:n1], g[n0:n1], g_out[n0:n1],
                      gU[n0:n1], gk1[n0:n1], gI[n0:n1], gw_part[n0:n1], i32(H), i32(Wd), real(self_weight),
                      i32(need_image)))
         g = g_out
-    if need_image and n_iter:
+    if need_image:
         for n0, n1 in _slices(N):
-            _launch("crf_dense_ones_backward", gZ, (S, n1 - n0), 2 * P, (image[n0:n1], gk1[n0:n1], gI[n0:n1],
-                                                                          i32(H), i32(Wd)))
+            _launch(graph, "ones_backward", gZ, (S, n1 - n0), 2 * P if graph == "dense" else 0,
+                    (image[n0:n1], gk1[n0:n1], gI[n0:n1], i32(H), i32(Wd)))
     gW = gw_part.sum(axis=(0, 1)).reshape(2, 2)  # (4,) -> (kernel, label)
     return gU, gW, gI if need_image else None
