@@ -95,3 +95,35 @@ def test_fused_adam_on_cupy_matches_the_numpy_update() -> None:
     np.testing.assert_allclose(ts.as_numpy(b.data), a.data, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(ts.as_numpy(ob.m[0]), oa.m[0], rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(ts.as_numpy(ob.v[0]), oa.v[0], rtol=1e-5, atol=1e-9)
+
+
+@pytest.mark.parametrize("graph", ["dense", "grid4"])
+def test_gpu_training_step_runs_every_fast_path_and_matches_the_plain_path_on_the_gpu(graph) -> None:
+    """Fast paths on and off on the same GPU: every kernel of tinyseg/cuda ran, and the results agree."""
+    import tinyseg.cuda as tc
+    from tinyseg.optim import Adam
+
+    cp = cupy_module()
+    rng = np.random.default_rng(0)
+    x = cp.asarray(rng.standard_normal((29, 1, 40, 40)).astype(np.float32))
+    y = cp.asarray(rng.integers(0, 2, (29, 40, 40)))
+    out = {}
+    for on in (True, False):
+        m = build_model("adv_multi_fcn_crf", np.full((40, 40), 0.4), seed=0, crf_graph=graph).to("gpu")
+        opt = Adam(m.parameters(), lr=3e-3)
+        before = dict(tc.launches)
+        with tc.fused(on):
+            res = loss_and_backward(m, x, y, adversarial=True, eps=0.1)
+            grads = {n: ts.as_numpy(p.grad) for n, p in m.named_parameters()}
+            opt.step()
+        ran = {k for k, v in tc.launches.items() if v > before.get(k, 0)}
+        out[on] = (res.loss, grads, ran)  # (Adam's update is compared in test_fused_adam_... above)
+    (l1, g1, ran1), (l0, g0, ran0) = out[True], out[False]
+    assert not ran0
+    assert {"col2im_gather", "maxpool2x2_forward", "maxpool2x2_backward", "softmax_xent_forward",
+            "softmax_xent_backward", "tanh_backward", "adam_multi", f"crf_{graph}_step",
+            f"crf_{graph}_step_backward", f"crf_{graph}_ones_backward"} <= ran1
+    assert l1 == pytest.approx(l0, rel=1e-4)
+    for n in g0:
+        scale = max(1e-6, float(np.abs(g0[n]).max()))
+        np.testing.assert_allclose(g1[n], g0[n], rtol=0, atol=2e-3 * scale, err_msg=n)
