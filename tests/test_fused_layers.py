@@ -149,3 +149,21 @@ def test_every_cuda_source_compiles_with_nvrtc_for_hopper(filename, dtype):
     assert names
     for name in names:
         assert f".entry {name}(" in ptx, name
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-14), (np.float32, 1e-6)])
+def test_adversarial_input_kernel_equals_the_plain_perturbation(dtype, tol):
+    """x_adv = I + ε ĝ/‖ĝ‖ per image and the mean ‖R‖/‖I‖; an image whose gradient vanishes gets R = 0."""
+    from tinyseg.adversarial import adversarial_perturbation
+
+    rng = np.random.default_rng(4)
+    g = (rng.standard_normal((3, 1, 9, 7)) * [[[[1e-30]]], [[[1.0]]], [[[1e3]]]]).astype(dtype)
+    g[0] = 0
+    images = rng.standard_normal((3, 1, 9, 7)).astype(dtype)
+    with tc.emulated():
+        x_adv, ratio = fused.adversarial_input(g, images, 0.1)
+    r = adversarial_perturbation(g, 0.1)
+    np.testing.assert_array_equal(x_adv[0], images[0])
+    np.testing.assert_allclose(x_adv, images + r, rtol=0, atol=tol)
+    want = np.mean(np.sqrt((r.reshape(3, -1) ** 2).sum(1)) / np.sqrt((images.reshape(3, -1) ** 2).sum(1)))
+    assert float(ratio) == pytest.approx(want, rel=10 * tol)

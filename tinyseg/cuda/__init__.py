@@ -121,5 +121,10 @@ def multiprocessor_count(like: Any) -> int:
     """Streaming multiprocessors of the current GPU (2 for emulated NumPy arrays, to exercise splits)."""
     if not is_cupy_array(like):
         return 2
-    cp = cupy_module()
-    return int(cp.cuda.Device().attributes["MultiProcessorCount"])
+    device = like.device.id
+    if device not in _sm_count:  # queried once per device: the attribute query costs host time
+        _sm_count[device] = int(cupy_module().cuda.Device(device).attributes["MultiProcessorCount"])
+    return _sm_count[device]
+
+
+_sm_count: dict[int, int] = {}

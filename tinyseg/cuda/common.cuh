@@ -42,3 +42,18 @@ __device__ __forceinline__ double ts_log(double x) { return log(x); }
 
 __device__ __forceinline__ float ts_sqrt(float x) { return sqrtf(x); }
 __device__ __forceinline__ double ts_sqrt(double x) { return sqrt(x); }
+
+// Reduce v over the block (sum, or max when is_max) with red holding blockDim.x elements; every
+// thread gets the result. blockDim.x must be a power of two; every thread must call it.
+__device__ __forceinline__ REAL ts_block_reduce(REAL* red, REAL v, bool is_max) {
+    const int t = threadIdx.x;
+    red[t] = v;
+    __syncthreads();
+    for (int s = blockDim.x / 2; s > 0; s /= 2) {
+        if (t < s) red[t] = is_max ? (red[t + s] > red[t] ? red[t + s] : red[t]) : red[t] + red[t + s];
+        __syncthreads();
+    }
+    const REAL r = red[0];
+    __syncthreads();  // red is reused by the next reduction
+    return r;
+}

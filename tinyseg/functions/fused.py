@@ -100,6 +100,20 @@ def softmax_xent_backward(z: Any, target: Any, gy: Any) -> Any | None:
     return gz
 
 
+def adversarial_input(g: Any, images: Any, eps: float) -> tuple[Any, Any] | None:
+    """x_adv = I + R and the mean ‖R_n‖/‖I_n‖ in one launch (tinyseg/cuda/adversarial.cu)."""
+    kernel = get_kernel("adversarial.cu", "adversarial_input", g) \
+        if g.dtype.kind == "f" and g.dtype == images.dtype else None
+    if kernel is None:
+        return None
+    xp = get_array_module(g)
+    N = g.shape[0]
+    x_adv, ratio = xp.empty(images.shape, images.dtype), xp.empty((N,), g.dtype)
+    kernel((N,), (BLOCK,), (xp.ascontiguousarray(g), xp.ascontiguousarray(images), x_adv, ratio,
+                            g.dtype.type(eps), xp.int64(g.size // max(N, 1))), shared_mem=BLOCK * g.dtype.itemsize)
+    return x_adv, ratio.mean()
+
+
 def tanh_backward(y: Any, gy: Any) -> Any | None:
     """gy ⊙ (1 − y²) in one launch."""
     kernel = _kernel("tanh_backward", y)
