@@ -22,7 +22,7 @@ from tinyseg.models import VARIANTS, build_model
 
 pytestmark = pytest.mark.skipif(not emulate.available(), reason="g++ is needed to emulate CUDA kernels")
 
-FAST = ("conv2d/", "conv_transpose2d/", "col2im/", "im2col/", "max_pool2d/", "cross_entropy/", "tanh",
+FAST = ("conv2d/", "conv_transpose2d/", "col2im/", "im2col/", "max_pool2d/", "cross_entropy/", "tanh", "log_softmax/",
         "mean_field_crf/dense", "mean_field_crf/grid4")  # the gradient-check cases whose ops have a fast path
 NO_KERNEL = {"conv2d/1x1_output_cropped", "conv2d/kernel_covers_input_1x1_output",  # one matmul each way
              "conv_transpose2d/1x1_input_big_kernel", "max_pool2d/2x2_general_path",

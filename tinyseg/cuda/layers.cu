@@ -119,3 +119,34 @@ extern "C" __global__ void tanh_backward(const REAL* __restrict__ y, const REAL*
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
         gx[i] = gy[i] * ((REAL)1 - y[i] * y[i]);
 }
+
+// log_softmax over the middle axis of x viewed as (outer, C, inner), by log-sum-exp:
+// y = (x - m) - log sum_c e^{x_c - m}, m = max_c x_c.
+extern "C" __global__ void log_softmax_forward(const REAL* __restrict__ x, REAL* __restrict__ y,
+                                               const long long outer, const int C, const long long inner) {
+    const long long total = outer * inner;
+    for (long long p = (long long)blockIdx.x * blockDim.x + threadIdx.x; p < total;
+         p += (long long)gridDim.x * blockDim.x) {
+        const long long base = (p / inner) * C * inner + p % inner;  // x[o, c, s] = x[base + c inner]
+        REAL m = x[base];
+        for (int c = 1; c < C; ++c) m = x[base + c * inner] > m ? x[base + c * inner] : m;
+        REAL se = 0;
+        for (int c = 0; c < C; ++c) se += ts_exp(x[base + c * inner] - m);
+        const REAL lse = ts_log(se);
+        for (int c = 0; c < C; ++c) y[base + c * inner] = (x[base + c * inner] - m) - lse;
+    }
+}
+
+// Its gradient from the output: gx = gy - e^y sum_c gy_c.
+extern "C" __global__ void log_softmax_backward(const REAL* __restrict__ y, const REAL* __restrict__ gy,
+                                                REAL* __restrict__ gx, const long long outer, const int C,
+                                                const long long inner) {
+    const long long total = outer * inner;
+    for (long long p = (long long)blockIdx.x * blockDim.x + threadIdx.x; p < total;
+         p += (long long)gridDim.x * blockDim.x) {
+        const long long base = (p / inner) * C * inner + p % inner;
+        REAL sg = 0;
+        for (int c = 0; c < C; ++c) sg += gy[base + c * inner];
+        for (int c = 0; c < C; ++c) gx[base + c * inner] = gy[base + c * inner] - ts_exp(y[base + c * inner]) * sg;
+    }
+}

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ..backend import get_array_module
 from ..cuda import get_kernel
 
@@ -112,6 +114,38 @@ def adversarial_input(g: Any, images: Any, eps: float) -> tuple[Any, Any] | None
     kernel((N,), (BLOCK,), (xp.ascontiguousarray(g), xp.ascontiguousarray(images), x_adv, ratio,
                             g.dtype.type(eps), xp.int64(g.size // max(N, 1))), shared_mem=BLOCK * g.dtype.itemsize)
     return x_adv, ratio.mean()
+
+
+def _axis_view(x: Any, axis: int) -> tuple[int, int, int]:
+    """(outer, C, inner) of x around `axis`."""
+    axis = axis % x.ndim
+    outer = int(np.prod(x.shape[:axis], dtype=np.int64))
+    return outer, int(x.shape[axis]), int(np.prod(x.shape[axis + 1:], dtype=np.int64))
+
+
+def log_softmax_forward(x: Any, axis: int) -> Any | None:
+    """log_softmax over `axis` in one launch (log-sum-exp per position)."""
+    kernel = _kernel("log_softmax_forward", x)
+    if kernel is None:
+        return None
+    xp = get_array_module(x)
+    outer, C, inner = _axis_view(x, axis)
+    y = xp.empty(x.shape, x.dtype)
+    _launch(kernel, outer * inner, (xp.ascontiguousarray(x), y, xp.int64(outer), xp.int32(C), xp.int64(inner)))
+    return y
+
+
+def log_softmax_backward(y: Any, gy: Any, axis: int) -> Any | None:
+    """gy − softmax ⊙ Σ gy over `axis`, from the output y, in one launch."""
+    kernel = _kernel("log_softmax_backward", y)
+    if kernel is None or gy.dtype != y.dtype or gy.shape != y.shape:
+        return None
+    xp = get_array_module(y)
+    outer, C, inner = _axis_view(y, axis)
+    gx = xp.empty(y.shape, y.dtype)
+    _launch(kernel, outer * inner, (xp.ascontiguousarray(y), xp.ascontiguousarray(gy), gx, xp.int64(outer),
+                                    xp.int32(C), xp.int64(inner)))
+    return gx
 
 
 def tanh_backward(y: Any, gy: Any) -> Any | None:
