@@ -143,3 +143,12 @@ def test_gpu_fast_path_inference_in_float64_matches_numpy():
         z_np = F.mean_field_crf(u, img, w, n_iter=10).data
         z_cp = as_numpy(F.mean_field_crf(cp.asarray(u), cp.asarray(img), cp.asarray(w), n_iter=10).data)
     np.testing.assert_allclose(z_cp, z_np, rtol=0, atol=1e-10)
+
+
+def test_fast_path_declines_what_its_kernels_cannot_take():
+    """float16 and an empty batch take the plain path instead of failing in the kernel loader or launch."""
+    with tc.emulated():
+        assert not crf_fused.fused_available(np.zeros((1, 2, 4, 5), np.float16), "dense", False)
+        assert not crf_fused.fused_available(np.zeros((0, 2, 4, 5)), "grid4", False)
+        z = F.mean_field_crf(np.zeros((0, 2, 4, 5)), np.zeros((0, 1, 4, 5)), np.ones(2), n_iter=2)
+    assert z.shape == (0, 2, 4, 5)

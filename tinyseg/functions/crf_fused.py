@@ -30,7 +30,8 @@ def fused_available(unary: Any, graph: str, authors_self_message: bool) -> bool:
     """True when the fast path applies: fast paths on, a GPU (or emulated) float array, not the
     authors' self message, and for dense P ≤ MAX_PIXELS."""
     P = unary.shape[-1] * unary.shape[-2]
-    return (not authors_self_message and (graph == "grid4" or P <= MAX_PIXELS) and unary.dtype.kind == "f"
+    return (not authors_self_message and (graph == "grid4" or P <= MAX_PIXELS) and unary.shape[0] > 0
+            and unary.dtype.kind == "f" and unary.dtype.itemsize in (4, 8)
             and get_kernel(f"crf_{graph}.cu", f"crf_{graph}_step", unary) is not None)
 
 

@@ -105,7 +105,7 @@ def softmax_xent_backward(z: Any, target: Any, gy: Any) -> Any | None:
 def adversarial_input(g: Any, images: Any, eps: float) -> tuple[Any, Any] | None:
     """x_adv = I + R and the mean ‖R_n‖/‖I_n‖ in one launch (tinyseg/cuda/adversarial.cu)."""
     kernel = get_kernel("adversarial.cu", "adversarial_input", g) \
-        if g.dtype.kind == "f" and g.dtype == images.dtype else None
+        if g.dtype.kind == "f" and g.dtype.itemsize in (4, 8) and g.dtype == images.dtype and len(g) else None
     if kernel is None:
         return None
     xp = get_array_module(g)
