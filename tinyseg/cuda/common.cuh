@@ -57,3 +57,40 @@ __device__ __forceinline__ REAL ts_block_reduce(REAL* red, REAL v, bool is_max) 
     __syncthreads();  // red is reused by the next reduction
     return r;
 }
+
+// ---- helpers of the CRF kernels (crf_dense.cu, crf_grid4.cu)
+
+// The 1-D position tables g[d] = e^{-d^2}, d < H and d < W, into shared memory (dense graph).
+__device__ __forceinline__ void crf_position_tables(REAL* gy, REAL* gx, int H, int W) {
+    for (int j = threadIdx.x; j < H; j += blockDim.x) gy[j] = ts_exp(-(REAL)(j * j));
+    for (int j = threadIdx.x; j < W; j += blockDim.x) gx[j] = ts_exp(-(REAL)(j * j));
+}
+
+// What a reverse iteration does at pixel i (o = its (n, 0, i) offset in (N, 2, P)) once the
+// kernel sums are known, the same for both graphs: accumulate this pixel's share of dL/dw and
+// dL/d(K_0 1) (gk1_i, at gk1 + n P + i), and step back through q = sigma(delta):
+// g1_out = sigma'(delta_i) (K_0 gs_0 + K_1 gs_1)_i, g0_out = -g1_out, gU += g_out.
+__device__ __forceinline__ void crf_backward_pixel(size_t o, int P, const REAL* w, const REAL* k1,
+                                                   const REAL* msg, const REAL* g_in, REAL dq, REAL kgs,
+                                                   REAL acc[4], REAL* gk1_i, REAL* g_out, REAL* gU) {
+    const REAL g0 = g_in[o], g1 = g_in[o + P], s0 = msg[o], s1 = msg[o + P];
+    acc[0] += g0 * (k1[o] - s0);
+    acc[1] += g1 * s0;
+    acc[2] += g0 * (k1[o + P] - s1);
+    acc[3] += g1 * s1;
+    *gk1_i += w[0] * g0;
+    const REAL g1n = dq * kgs;
+    g_out[o] = -g1n;
+    g_out[o + P] = g1n;
+    gU[o] -= g1n;
+    gU[o + P] += g1n;
+}
+
+// The block's share of dL/dw into gw_part (N, gridDim.x, 4), added to earlier iterations' shares.
+__device__ __forceinline__ void crf_store_gw(REAL* red, const REAL acc[4], REAL* gw_part) {
+    ts_block_sum4(red, acc);
+    if (threadIdx.x == 0) {
+        REAL* part = gw_part + ((size_t)blockIdx.y * gridDim.x + blockIdx.x) * 4;
+        for (int k = 0; k < 4; ++k) part[k] += red[k * blockDim.x];
+    }
+}

@@ -17,8 +17,7 @@ extern "C" __global__ void crf_dense_ones(const REAL* __restrict__ image, REAL* 
     DYN_SHARED(REAL, smem);
     REAL *img = smem, *gy = smem + P, *gx = gy + H;
     for (int j = threadIdx.x; j < P; j += blockDim.x) img[j] = image[(size_t)n * P + j];
-    for (int j = threadIdx.x; j < H; j += blockDim.x) gy[j] = ts_exp(-(REAL)(j * j));
-    for (int j = threadIdx.x; j < W; j += blockDim.x) gx[j] = ts_exp(-(REAL)(j * j));
+    crf_position_tables(gy, gx, H, W);
     __syncthreads();
     const REAL scale = (REAL)1 / (REAL)(P > 1 ? P - 1 : 1), off = (REAL)1 - self_weight;
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < P; i += gridDim.x * blockDim.x) {
@@ -59,8 +58,7 @@ extern "C" __global__ void crf_dense_step(const REAL* __restrict__ U, const REAL
         img[j] = image[(size_t)n * P + j];
         q[j] = s;
     }
-    for (int j = threadIdx.x; j < H; j += blockDim.x) gy[j] = ts_exp(-(REAL)(j * j));
-    for (int j = threadIdx.x; j < W; j += blockDim.x) gx[j] = ts_exp(-(REAL)(j * j));
+    crf_position_tables(gy, gx, H, W);
     __syncthreads();
     const REAL scale = (REAL)1 / (REAL)(P > 1 ? P - 1 : 1), off = (REAL)1 - self_weight;
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < P; i += gridDim.x * blockDim.x) {
@@ -110,8 +108,7 @@ extern "C" __global__ void crf_dense_step_backward(
         gs0[j] = w[1] * gi[P + j] - w[0] * gi[j];
         gs1[j] = w[3] * gi[P + j] - w[2] * gi[j];
     }
-    for (int j = threadIdx.x; j < H; j += blockDim.x) gy[j] = ts_exp(-(REAL)(j * j));
-    for (int j = threadIdx.x; j < W; j += blockDim.x) gx[j] = ts_exp(-(REAL)(j * j));
+    crf_position_tables(gy, gx, H, W);
     __syncthreads();
     const REAL scale = (REAL)1 / (REAL)(P > 1 ? P - 1 : 1), off = (REAL)1 - self_weight;
     REAL acc[4] = {0, 0, 0, 0};
@@ -133,28 +130,15 @@ extern "C" __global__ void crf_dense_step_backward(
                 }
             }
         }
-        const size_t o = (size_t)n * 2 * P + i;
-        const REAL g0 = gi[i], g1 = gi[P + i], s0 = msg[o], s1 = msg[o + P];
-        acc[0] += g0 * (k1[o] - s0);
-        acc[1] += g1 * s0;
-        acc[2] += g0 * (k1[o + P] - s1);
-        acc[3] += g1 * s1;
-        gk1[(size_t)n * P + i] += w[0] * g0;
         if (need_image)
             gI[(size_t)n * P + i] -= scale * (gs0[i] * (Ii * D - C) + q[i] * (Ii * A - B));
         REAL s, ds;
         ts_sigmoid(delta[(size_t)n * P + i], &s, &ds);
-        const REAL g1n = ds * (scale * (A - off * gs0[i]) + (REAL)0.5 * (E - off * gs1[i]));
-        g_out[o] = -g1n;
-        g_out[o + P] = g1n;
-        gU[o] -= g1n;
-        gU[o + P] += g1n;
+        crf_backward_pixel((size_t)n * 2 * P + i, P, w, k1, msg, g_in, ds,
+                           scale * (A - off * gs0[i]) + (REAL)0.5 * (E - off * gs1[i]), acc,
+                           gk1 + (size_t)n * P + i, g_out, gU);
     }
-    ts_block_sum4(red, acc);
-    if (threadIdx.x == 0) {
-        REAL* part = gw_part + ((size_t)n * gridDim.x + blockIdx.x) * 4;
-        for (int k = 0; k < 4; ++k) part[k] += red[k * blockDim.x];
-    }
+    crf_store_gw(red, acc, gw_part);
 }
 
 // The image gradient through K_0 1 (the unary-independent part of the label-0 message):

@@ -100,25 +100,11 @@ extern "C" __global__ void crf_grid4_step_backward(
                 gimg += (REAL)2 * (gs0i * qj + gs0j * qi) * (img[j] - img[i]) * e;
             }
         }
-        const size_t o = (size_t)n * 2 * P + i;
-        const REAL s0 = msg[o], s1 = msg[o + P];
-        acc[0] += g0[i] * (k1[o] - s0);
-        acc[1] += g1[i] * s0;
-        acc[2] += g0[i] * (k1[o + P] - s1);
-        acc[3] += g1[i] * s1;
-        gk1[(size_t)n * P + i] += w[0] * g0[i];
         if (need_image) gI[(size_t)n * P + i] += gimg;
-        const REAL g1n = dqi * (kgs0 + kgs1);
-        g_out[o] = -g1n;
-        g_out[o + P] = g1n;
-        gU[o] -= g1n;
-        gU[o + P] += g1n;
+        crf_backward_pixel((size_t)n * 2 * P + i, P, w, k1, msg, g_in, dqi, kgs0 + kgs1, acc,
+                           gk1 + (size_t)n * P + i, g_out, gU);
     }
-    ts_block_sum4(red, acc);
-    if (threadIdx.x == 0) {
-        REAL* part = gw_part + ((size_t)n * gridDim.x + blockIdx.x) * 4;
-        for (int k = 0; k < 4; ++k) part[k] += red[k * blockDim.x];
-    }
+    crf_store_gw(red, acc, gw_part);
 }
 
 // The image gradient through K_0 1: gI += sum_{j in N(i)} 2 (gk1_i + gk1_j) (I_j - I_i) e_ij.

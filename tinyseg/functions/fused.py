@@ -84,7 +84,8 @@ def softmax_xent_forward(z: Any, target: Any) -> Any | None:
     N, C = z.shape[:2]
     S = z.size // (N * C)
     loss = xp.empty((N * S,), z.dtype)  # per pixel
-    _launch(kernel, loss.size, (xp.ascontiguousarray(z), xp.ascontiguousarray(target), loss, xp.int32(N), xp.int32(C), xp.int32(S)))
+    _launch(kernel, loss.size, (xp.ascontiguousarray(z), xp.ascontiguousarray(target), loss,
+                                xp.int32(N), xp.int32(C), xp.int32(S)))
     return xp.asarray(loss.sum() / (N * S), dtype=z.dtype)
 
 
@@ -97,7 +98,8 @@ def softmax_xent_backward(z: Any, target: Any, gy: Any) -> Any | None:
     N, C = z.shape[:2]
     S = z.size // (N * C)
     gz = xp.empty(z.shape, z.dtype)
-    _launch(kernel, N * S, (xp.ascontiguousarray(z), xp.ascontiguousarray(target), xp.asarray(gy, dtype=z.dtype).reshape(1), gz, xp.int32(N), xp.int32(C), xp.int32(S),
+    _launch(kernel, N * S, (xp.ascontiguousarray(z), xp.ascontiguousarray(target),
+                            xp.asarray(gy, dtype=z.dtype).reshape(1), gz, xp.int32(N), xp.int32(C), xp.int32(S),
                             z.dtype.type(1.0 / (N * S))))
     return gz
 
