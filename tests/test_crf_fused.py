@@ -17,6 +17,8 @@ from tinyseg.cuda import emulate, nvrtc
 from tinyseg.functions import crf_fused
 from tinyseg.gradcheck import GRADCHECK_CASES, run_case
 
+from test_crf import _inputs as crf_inputs  # tests/ is on sys.path (rootdir conftest)
+
 needs_gxx = pytest.mark.skipif(not emulate.available(), reason="g++ is needed to emulate CUDA kernels")
 needs_gpu = pytest.mark.skipif(not gpu_available(), reason="CuPy with a CUDA GPU is not available")
 
@@ -28,11 +30,7 @@ OPTIONS = {  # weights shape, keyword arguments: every option the fast path take
 
 
 def _inputs(xp, dtype, seed=0, N=3, H=4, W=5, w_shape=(2,)):
-    rng = np.random.default_rng(seed)
-    u = 2 * rng.standard_normal((N, 2, H, W))
-    img = rng.standard_normal((N, 1, H, W))
-    w = rng.uniform(0.5, 2.0, w_shape)
-    return [xp.asarray(a.astype(dtype)) for a in (u, img, w)]
+    return [a.astype(dtype) for a in crf_inputs(xp, seed=seed, N=N, H=H, W=W, w_shape=w_shape)]
 
 
 def _run(u0, i0, w0, G, n_iter, image_grad=True, **kw):

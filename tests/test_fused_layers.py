@@ -14,11 +14,12 @@ import tinyseg as ts
 import tinyseg.cuda as tc
 import tinyseg.functions as F
 from tinyseg.adversarial import loss_and_backward
-from tinyseg.backend import as_numpy
 from tinyseg.cuda import emulate
 from tinyseg.functions import crf_fused, fused
 from tinyseg.gradcheck import GRADCHECK_CASES, run_case
 from tinyseg.models import VARIANTS, build_model
+
+from test_gpu_parity import _run as case_outputs  # the same run of a case as the GPU parity test
 
 pytestmark = pytest.mark.skipif(not emulate.available(), reason="g++ is needed to emulate CUDA kernels")
 
@@ -39,11 +40,8 @@ def small_launches(monkeypatch):
 
 
 def _case_run(case, arrays):
-    wrt = case.wrt if case.wrt is not None else [i for i, a in enumerate(arrays) if a.dtype.kind == "f"]
-    args = [ts.Tensor(a.copy(), requires_grad=True) if i in wrt else a for i, a in enumerate(arrays)]
-    y = case.fn(*args)
-    y.backward(np.random.default_rng(1).standard_normal(y.shape).astype(y.dtype))
-    return [as_numpy(y.data)] + [as_numpy(args[i].grad) for i in wrt]
+    y, grads = case_outputs(case, [a.copy() for a in arrays])
+    return [y] + grads
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

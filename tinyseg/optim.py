@@ -88,6 +88,7 @@ class Adam(Optimizer):
         self.v = [get_array_module(p.data).zeros_like(p.data) for p in self.params]
         # One scratch buffer per device, as large as the largest parameter, viewed per parameter.
         self._scratch: dict[str, Any] = {}
+        self._offsets: tuple[tuple, Any] | None = None  # the fast path's ((module, *sizes), device offsets)
         for p in self.params:
             key = get_array_module(p.data).__name__ + str(p.dtype)
             big = self._scratch.get(key)
@@ -150,11 +151,13 @@ class Adam(Optimizer):
         addr = (lambda a: a.data.ptr) if is_cupy_array(p0) else (lambda a: a.ctypes.data)
         ptrs = np.array([addr(w[0]) for w in work] + [addr(g) for g in grads]
                         + [addr(w[2]) for w in work] + [addr(w[3]) for w in work], dtype=np.uint64)  # (4 K,)
-        offsets = np.concatenate([[0], np.cumsum([w[0].size for w in work])]).astype(np.int64)  # (K + 1,)
+        sizes = (xp.__name__,) + tuple(w[0].size for w in work)
+        if self._offsets is None or self._offsets[0] != sizes:  # uploaded once, not every step
+            self._offsets = (sizes, xp.asarray(np.concatenate([[0], np.cumsum(sizes[1:])]).astype(np.int64)))  # (K + 1,)
         real = p0.dtype.type
-        total = int(offsets[-1])
+        total = sum(sizes[1:])
         kernel((max(1, min(65535, -(-total // 256))),), (256,),
-               (xp.asarray(ptrs), xp.asarray(offsets), np.int32(len(work)), real(b1), real(1.0 - b1), real(b2),
+               (xp.asarray(ptrs), self._offsets[1], np.int32(len(work)), real(b1), real(1.0 - b1), real(b2),
                 real(1.0 - b2), real(step_size), real(inv_sqrt_bc2), real(self.eps)))
         return True
 

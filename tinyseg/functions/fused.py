@@ -75,14 +75,19 @@ def _xent_kernel(name: str, z: Any, target: Any) -> Any:
     return _kernel(name, z) if target.dtype == get_array_module(target).int64 else None
 
 
+def _classes_view(z: Any) -> tuple[int, int, int]:
+    """(N, C, S) of logits (N, C, *S)."""
+    N, C = z.shape[:2]
+    return N, C, z.size // max(N * C, 1)
+
+
 def softmax_xent_forward(z: Any, target: Any) -> Any | None:
     """Mean softmax cross-entropy of logits (N, C, *S) against int64 targets (N, *S), a 0-d array."""
     kernel = _xent_kernel("softmax_xent_forward", z, target)
     if kernel is None:
         return None
     xp = get_array_module(z)
-    N, C = z.shape[:2]
-    S = z.size // (N * C)
+    N, C, S = _classes_view(z)
     loss = xp.empty((N * S,), z.dtype)  # per pixel
     _launch(kernel, loss.size, (xp.ascontiguousarray(z), xp.ascontiguousarray(target), loss,
                                 xp.int32(N), xp.int32(C), xp.int32(S)))
@@ -95,8 +100,7 @@ def softmax_xent_backward(z: Any, target: Any, gy: Any) -> Any | None:
     if kernel is None:
         return None
     xp = get_array_module(z)
-    N, C = z.shape[:2]
-    S = z.size // (N * C)
+    N, C, S = _classes_view(z)
     gz = xp.empty(z.shape, z.dtype)
     _launch(kernel, N * S, (xp.ascontiguousarray(z), xp.ascontiguousarray(target),
                             xp.asarray(gy, dtype=z.dtype).reshape(1), gz, xp.int32(N), xp.int32(C), xp.int32(S),
