@@ -32,16 +32,28 @@ def test_gpu_request_without_gpu_says_how_to_install() -> None:
 
 def test_to_device_cpu_and_as_numpy_round_trip() -> None:
     x = np.arange(3.0)
-    assert ts.to_device(x, "cpu") is not None
+    assert ts.to_device(x, "cpu") is x  # already on the CPU: no copy
+    listed = ts.to_device([1.0, 2.0], "cpu")
+    assert type(listed) is np.ndarray and listed.tolist() == [1.0, 2.0]
     np.testing.assert_array_equal(ts.as_numpy(ts.Tensor(x)), x)
     assert ts.get_array_module(x, 1.0, None) is np
 
 
-def test_mixed_numpy_and_cupy_inputs_raise(xp) -> None:  # noqa: ANN001
-    if xp is np:
-        pytest.skip("needs CuPy to build a mixed pair")
-    with pytest.raises(ValueError, match="Mixed devices"):
-        ts.F.add(ts.Tensor(np.ones(2)), ts.Tensor(xp.ones(2)))
+class _FakeCupyArray(np.ndarray):
+    """A NumPy array whose type claims to be CuPy's: lets a CPU machine build a mixed pair."""
+
+
+_FakeCupyArray.__module__ = "cupy._core.core"
+
+
+def test_mixed_numpy_and_cupy_inputs_raise_in_an_op(xp) -> None:  # noqa: ANN001
+    # Without a GPU the "CuPy" operand is a NumPy array whose type is named like CuPy's, so the
+    # op's own device check (not only backend.get_array_module) runs on every machine.
+    other = np.ones(2).view(_FakeCupyArray) if xp is np else xp.ones(2)
+    assert backend.is_cupy_array(other)
+    for a, b in ((np.ones(2), other), (other, np.ones(2))):
+        with pytest.raises(ValueError, match="Mixed devices"):
+            ts.F.add(ts.Tensor(a), ts.Tensor(b))
 
 
 def test_mixed_device_detection_without_gpu_uses_fake_cupy_type() -> None:
