@@ -76,6 +76,23 @@ def test_retain_graph_allows_second_backward() -> None:
     np.testing.assert_allclose(x.grad, 2 * np.exp(np.ones(3)))
 
 
+def test_second_backward_through_freed_graph_raises() -> None:
+    x = ts.Tensor(np.ones(3), requires_grad=True)
+    y = F.exp(x).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match="retain_graph=True"):
+        y.backward()
+    np.testing.assert_allclose(x.grad, np.exp(np.ones(3)))  # the first gradient, unchanged
+
+
+def test_backward_through_freed_intermediate_raises() -> None:
+    x = ts.Tensor(np.ones(3), requires_grad=True)
+    h = F.exp(x)
+    h.sum().backward()  # frees the graph that produced h
+    with pytest.raises(RuntimeError, match="retain_graph=True"):
+        (h * 2.0).sum().backward()
+
+
 def test_chain_of_10000_ops_needs_no_recursion() -> None:
     x = ts.Tensor(np.array([1.0]), requires_grad=True)
     y = x

@@ -20,7 +20,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .backend import as_numpy, get_array_module
+from .backend import as_numpy, get_array_module, is_cupy_array
 
 _grad_enabled = True
 
@@ -45,7 +45,7 @@ def _as_array(x: Any) -> Any:
     """Raw array of a Tensor, an array, or a Python scalar (as a NumPy array)."""
     if isinstance(x, Tensor):
         return x.data
-    if type(x).__module__.startswith("cupy") or isinstance(x, np.ndarray):
+    if is_cupy_array(x) or isinstance(x, np.ndarray):
         return x
     return np.asarray(x)
 
@@ -70,6 +70,7 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         self.creator: Op | None = None
         self._index = 0  # which output of its creator this tensor is
+        self._graph_freed = False  # its creator was released by a backward() without retain_graph
         self.name = name
 
     # -- array-like properties -------------------------------------------------------------
@@ -136,6 +137,8 @@ class Tensor:
         get_array_module(self.data, grad)  # refuses a NumPy gradient for a CuPy tensor and vice versa
         if tuple(grad.shape) != self.shape:
             raise ValueError(f"backward(): gradient of shape {tuple(grad.shape)} for a tensor of shape {self.shape}.")
+        if self._graph_freed:
+            raise RuntimeError(_FREED_GRAPH)
         if self.creator is None:
             self.grad = grad if self.grad is None else self.grad + grad
             return
@@ -157,6 +160,8 @@ class Tensor:
                 if tuple(gx.shape) != x.shape:
                     raise RuntimeError(f"{type(op).__name__}.backward returned a gradient of shape "
                                        f"{tuple(gx.shape)} for an input of shape {x.shape}.")
+                if x._graph_freed:
+                    raise RuntimeError(_FREED_GRAPH)
                 if x.creator is None:  # a leaf: keep its gradient (summed over uses and calls)
                     x.grad = gx if x.grad is None else x.grad + gx
                 else:
@@ -228,6 +233,10 @@ class Tensor:
         return _F().log(self)
 
 
+_FREED_GRAPH = ("backward() through a graph that an earlier backward() has already freed. Pass "
+                "retain_graph=True to the earlier backward() to call backward() on the same graph again.")
+
+
 def _F() -> Any:
     from .functions import arithmetic  # noqa: PLC0415  (arithmetic imports this module)
 
@@ -284,7 +293,7 @@ class Op:
         for ref in self.outputs:
             o = ref()
             if o is not None:
-                o.creator = None
+                o.creator, o._graph_freed = None, True
         self.inputs, self.outputs = (), ()
 
 

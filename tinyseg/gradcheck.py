@@ -17,7 +17,7 @@ See: lessons/01_autodiff.py, tests/test_gradcheck.py.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -52,7 +52,6 @@ class GradcheckCase:
     wrt: tuple[int, ...] | None = None
     rtol: float = 1e-6
     atol: float = 1e-9
-    kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 GRADCHECK_CASES: dict[str, GradcheckCase] = {}

@@ -1,15 +1,12 @@
 """Small helpers shared by the lessons, the CLI and the figures: lesson flags, deterministic
-figure files, atomic writes, seeding."""
+figure files, atomic writes."""
 from __future__ import annotations
 
 import argparse
 import os
 import tempfile
-import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
-
-import numpy as np
+from typing import Any, Sequence
 
 
 def lesson_args(name: str, description: str | None = None, argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -45,6 +42,13 @@ def savefig(fig: Any, path: str | Path, dpi: int = 100) -> Path:
     return path
 
 
+def _umask() -> int:
+    """The process's umask (reading it means setting it, so it is set back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 class atomic_path:
     """Context manager yielding a temporary path next to `path`; renamed onto `path` on success.
 
@@ -57,7 +61,10 @@ class atomic_path:
     def __enter__(self) -> Path:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        # mkstemp creates the file private (0600); give it the mode a plain open(path, "w") would
+        # have, so the outputs a user receives are readable as usual under their umask.
         os.close(fd)
+        os.chmod(name, 0o666 & ~_umask())
         self.tmp = Path(name)
         return self.tmp
 
@@ -74,23 +81,7 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         tmp.write_text(text)
 
 
-def timed(fn: Callable[[], Any], repeat: int = 5) -> tuple[float, Any]:
-    """Median wall time in seconds of `repeat` calls of `fn`, and the last result."""
-    times, out = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times)), out
-
-
 def finding(k: int, text: str) -> None:
     """Print a lesson's numbered finding: ``[k] text``."""
     print(f"[{k}] {text}")
 
-
-def batches(n: int, batch_size: int, rng: np.random.Generator | None = None) -> Iterator[np.ndarray]:
-    """Index arrays of consecutive batches over a (seeded) permutation of range(n); last may be partial."""
-    order = rng.permutation(n) if rng is not None else np.arange(n)
-    for i in range(0, n, batch_size):
-        yield order[i:i + batch_size]
