@@ -108,7 +108,7 @@ def test_fast_path_is_off_for_numpy_outside_emulation_and_when_switched_off():
         assert crf_fused.fused_available(np.zeros((1, 2, 65, 64)), "grid4", False)  # no shared-memory limit
 
 
-@pytest.mark.skipif(not nvrtc.nvrtc_available(), reason="NVRTC (pip install nvidia-cuda-nvrtc-cu12) is not installed")
+@pytest.mark.skipif(not nvrtc.nvrtc_available(), reason='NVRTC not installed (pip install -e ".[cuda-check]")')
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("graph", ["dense", "grid4"])
 def test_crf_kernels_compile_with_nvrtc_for_hopper(dtype, graph):

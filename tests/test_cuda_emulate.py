@@ -1,7 +1,8 @@
 """The CUDA tools that need no GPU: the g++ emulator (tinyseg.cuda.emulate) and NVRTC (tinyseg.cuda.nvrtc).
 
 Emulator tests skip without a working g++ (C++20 ``<barrier>``); NVRTC tests skip without the
-``nvidia-cuda-nvrtc-cu12`` wheel. Kernels share one source so that the suite compiles it once.
+``nvidia-cuda-nvrtc-cu12`` wheel (the ``cuda-check`` extra). Kernels share one source so that the
+suite compiles it once.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from tinyseg.cuda import emulate, nvrtc
 
 needs_gxx = pytest.mark.skipif(not emulate.available(), reason="g++ with C++20 <barrier> and pthreads not available")
 needs_nvrtc = pytest.mark.skipif(not nvrtc.nvrtc_available(),
-                                 reason="NVRTC not found: pip install nvidia-cuda-nvrtc-cu12")
+                                 reason='NVRTC not installed (pip install -e ".[cuda-check]")')
 
 KERNELS = r"""
 // Kernels made by a macro: the emulator must see them after preprocessing.
@@ -325,7 +326,7 @@ def test_nvrtc_syntax_error_raises_with_nvrtc_log() -> None:
 def test_nvrtc_from_a_missing_path_is_unavailable_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(nvrtc.ENV_VAR, "/nonexistent/libnvrtc.so.12")
     assert not nvrtc.nvrtc_available()
-    with pytest.raises(nvrtc.NVRTCError, match="/nonexistent/libnvrtc.so.12.*pip install nvidia-cuda-nvrtc-cu12"):
+    with pytest.raises(nvrtc.NVRTCError, match=r"/nonexistent/libnvrtc.so.12.*cuda-check"):
         nvrtc.compile_ptx('extern "C" __global__ void k() {}')
     with pytest.raises(ValueError, match="compute_90"):
         nvrtc.compile_ptx('extern "C" __global__ void k() {}', arch="sm_90")

@@ -135,7 +135,7 @@ def test_every_variant_training_step_equals_the_plain_path_when_emulated(variant
 
 
 @pytest.mark.skipif(not __import__("tinyseg.cuda.nvrtc").cuda.nvrtc.nvrtc_available(),
-                    reason="NVRTC (pip install nvidia-cuda-nvrtc-cu12) is not installed")
+                    reason='NVRTC not installed (pip install -e ".[cuda-check]")')
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("filename", sorted(p.name for p in __import__("pathlib").Path(tc.__file__).parent.glob("*.cu")))
 def test_every_cuda_source_compiles_with_nvrtc_for_hopper(filename, dtype):

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 ENV_VAR = "TINYSEG_NVRTC"
-_HELP = ('install NVRTC with `pip install nvidia-cuda-nvrtc-cu12` (part of `pip install -e ".[dev]"`) '
+_HELP = ('install NVRTC with `pip install -e ".[cuda-check]"` (the nvidia-cuda-nvrtc-cu12 wheel) '
          f"or point ${ENV_VAR} at a libnvrtc.so")
 
 
