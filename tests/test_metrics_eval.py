@@ -54,6 +54,21 @@ def test_trimap_accuracy_rises_towards_pixel_accuracy_and_is_exact_for_perfect_p
     assert per.shape == (2, 5)
 
 
+def test_per_image_trimap_rows_are_the_pooled_accuracy_of_each_image_alone() -> None:
+    # Band sizes differ between the images, so dividing by the set's band size (not the image's) fails.
+    g = np.stack([_disk(10), _disk(5), np.zeros((40, 40), np.int64)])
+    pred = np.stack([_disk(9), _disk(7), np.zeros((40, 40), np.int64)])
+    per = metrics.trimap_accuracy(pred, g, per_image=True)
+    assert per.shape == (3, 5)
+    for n in range(3):
+        np.testing.assert_allclose(per[n], metrics.trimap_accuracy(pred[n:n + 1], g[n:n + 1]), rtol=1e-12,
+                                   err_msg=f"image {n}")
+    assert np.isnan(per[2]).all()  # an empty mask has no band
+    band = _brute_band(g[1], 2)  # one entry by brute force, independent of trimap_accuracy
+    assert per[1, 1] == pytest.approx(((pred[1] == g[1]) & band).sum() / band.sum(), rel=1e-12)
+    assert 0 < per[1, 1] < 1
+
+
 def test_chessboard_trimap_is_dilation_minus_erosion() -> None:
     g = _disk()
     band = metrics.trimap_band(g, 1, metric="chessboard")
@@ -96,6 +111,32 @@ def test_paired_image_test_sign_and_wilcoxon() -> None:
     assert r.mean_difference == pytest.approx(0.01)
     with pytest.raises(ValueError):
         metrics.paired_image_test(a, a[:5])
+
+
+def test_bootstrap_ci_covers_the_true_pooled_dice_about_95_percent_of_the_time() -> None:
+    """Many test sets drawn from a model whose population pooled Dice is known.
+
+    Image n has a mass fraction q_n ~ U(0.1, 0.5) and flips each pixel with probability
+    f_n ~ U(0, 0.4) (q and f independent), so per pixel E[TP] = E[q](1 − E[f]) and
+    E[FP] + E[FN] = E[f]: the pooled Dice of an infinite test set is
+    2·0.3·0.8 / (2·0.3·0.8 + 0.2) = 12/17. Images differ, so only resampling whole images gives
+    the right width. 400 seeded test sets of 40 images: binomial sd of the coverage about 0.011.
+    """
+    truth = 2 * 0.3 * 0.8 / (2 * 0.3 * 0.8 + 0.2)
+    rng = np.random.default_rng(0)
+    covered, widths, estimates = 0, [], []
+    for r in range(400):
+        q, f = rng.uniform(0.1, 0.5, (40, 1, 1)), rng.uniform(0.0, 0.4, (40, 1, 1))
+        g = rng.random((40, 8, 8)) < q
+        p = g ^ (rng.random((40, 8, 8)) < f)
+        lo, hi = metrics.bootstrap_dice_ci(p, g, n_boot=500, level=0.95, seed=r)
+        covered += lo <= truth <= hi
+        widths.append(hi - lo)
+        estimates.append(metrics.dice_pooled(p, g))
+    assert abs(np.mean(estimates) - truth) < 0.005  # the generative model has the Dice claimed
+    assert 0.92 <= covered / 400 <= 0.98, covered / 400
+    # The mean width matches ±1.96 sd of the estimate across test sets (a 90 % interval is 16 % narrower).
+    assert np.mean(widths) / (2 * 1.959964 * np.std(estimates)) == pytest.approx(1, abs=0.08)
 
 
 def test_bootstrap_ci_contains_the_estimate_and_narrows_with_more_images() -> None:
