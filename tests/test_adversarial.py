@@ -3,6 +3,7 @@ independence, gradient summation, and end-to-end gradients of small models."""
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import numpy as np
 import pytest
@@ -22,14 +23,18 @@ def tiny(variant: str, graph: str = "dense", seed: int = 0,
                        fcn_configs=[(2, 3, 3, 2, 4, 3), (3, 3, 2, 2, 3, 3)], crf_graph=graph)
 
 
-def _emulator_available() -> bool:
-    """Whether the g++ CUDA emulator can run here (it is test support; its module may move)."""
-    for name in ("tinyseg.cuda.testing.emulate", "tinyseg.cuda.emulate"):
+def _emulation() -> tuple[Any, bool]:
+    """The CUDA test support's ``emulated`` context and whether g++ can run it.
+
+    Looked up in ``tinyseg.cuda.testing`` and, before the test support moved there, ``tinyseg.cuda``.
+    """
+    for package in ("tinyseg.cuda.testing", "tinyseg.cuda"):
         try:
-            return bool(importlib.import_module(name).available())
+            emulate = importlib.import_module(package + ".emulate")
         except ImportError:
             continue
-    return False
+        return importlib.import_module(package).emulated, bool(emulate.available())
+    return None, False
 
 
 def naive_cross_entropy(z: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
@@ -144,7 +149,8 @@ def test_total_loss_and_gradient_equal_an_independent_computation_of_eq_8(adv_ke
 def test_logged_r_ratio_is_the_mean_over_images_of_norm_r_over_norm_i(path: str, dtype: type, tol: float) -> None:
     # ‖R_n‖ = ε for every image whose gradient does not vanish, so the mean of ‖R_n‖/‖I_n‖ is the
     # mean of ε/‖I_n‖. Norms that differ by 8x tell it from a sum (3x) and from Σ‖R‖/Σ‖I‖.
-    if path == "kernel" and not _emulator_available():
+    emulated, available = _emulation()
+    if path == "kernel" and not available:
         pytest.skip("the CUDA kernel runs on the CPU through the g++ emulator: g++ (C++20) is not available")
     eps = 0.1
     x, y = _batch(3)
@@ -152,7 +158,7 @@ def test_logged_r_ratio_is_the_mean_over_images_of_norm_r_over_norm_i(path: str,
     want = np.mean(eps / np.linalg.norm(x.astype(np.float64).reshape(3, -1), axis=1))
     m = tiny("adv_fcn", dtype=dtype)
     before = tc.launches["adversarial_input"]
-    with tc.fused(path == "kernel"), (tc.emulated() if path == "kernel" else tc.fused(False)):
+    with tc.fused(path == "kernel"), (emulated() if path == "kernel" else tc.fused(False)):
         res = loss_and_backward(m, x, y, adversarial=True, eps=eps)
     assert tc.launches["adversarial_input"] - before == (path == "kernel")  # the path really taken
     assert res.r_ratio == pytest.approx(want, rel=tol)
