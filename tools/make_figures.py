@@ -1,39 +1,113 @@
-"""Regenerate the docs figures: run every lesson with ``--out docs/figures``.
+"""Regenerate what the docs show from the lessons: figures, printed outputs and wall times.
 
 Each ``lessons/NN_topic.py`` writes its figures as ``NN_*.png`` through ``tinyseg.utils.savefig``
 (fixed size and dpi, seeded data, ``metadata={"Software": None}``), so a re-run rewrites
-byte-identical files and the committed figures do not churn. Lessons run one at a time, in order,
-with their default settings (not ``--fast``: the docs show the real runs); run this after changing
-a lesson, then commit ``docs/figures/``. Docs builds never run it.
+byte-identical files and the committed figures do not churn. For every lesson this script runs
+
+1. the default run with ``--out docs/figures``: its figures go to the site, its printed output
+   (stdout: the numbered findings) to ``docs/outputs/NN_topic.txt``;
+2. the ``--fast`` run with a temporary ``--out``, so that its figures never overwrite the
+   default ones: its output goes to ``docs/outputs/NN_topic.fast.txt``.
+
+Paths in the outputs are rewritten to the lesson's default output folder
+(``runs/lessons/NN_topic/``), so a page shows what a reader sees when running the lesson.
+With ``--times`` the wall time of both runs is written to ``docs/outputs/times.json`` and the
+table ``docs/outputs/times.md`` that the home page and README quote; measure on an otherwise idle
+machine. Finally ``tools/make_diagrams.py`` redraws the ``diagram_*.png`` figures. Lessons run
+one at a time, in order. Docs builds never run this; run it after changing a lesson, then commit
+``docs/figures/`` and ``docs/outputs/``.
 
 Usage:
     python tools/make_figures.py                 # every lesson
     python tools/make_figures.py 01 03           # only lessons 01 and 03
+    python tools/make_figures.py --times         # also rewrite the wall-time table
     python tools/make_figures.py --device gpu    # forwarded to each lesson
 """
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
+import platform
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = ROOT / "lessons"
 FIGURES = ROOT / "docs" / "figures"
+OUTPUTS = ROOT / "docs" / "outputs"
 
 
 def _digests(prefix: str) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(FIGURES.glob(f"{prefix}_*.png"))}
 
 
+def normalise(text: str, out: Path, lesson: str) -> str:
+    """Rewrite the run's output folder (and the checkout's path) to what a reader's run prints."""
+    default = f"runs/lessons/{lesson}"
+    for path in (str(out.resolve()), str(out)):
+        text = text.replace(path + os.sep, default + "/").replace(path, default)
+    return text.replace(str(ROOT) + os.sep, "")
+
+
+def _run(lesson: Path, out: Path, extra: list[str], env: dict[str, str]) -> tuple[str, float]:
+    cmd = [sys.executable, str(lesson), "--out", str(out), *extra]
+    shown = " ".join(str(Path(c).relative_to(ROOT)) if c.startswith(str(ROOT)) else c for c in cmd)
+    print(f"$ {shown}", flush=True)
+    start = time.perf_counter()
+    result = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        sys.stderr.write(result.stdout[-3000:] + result.stderr[-3000:])
+        raise SystemExit(f"{lesson.name} {' '.join(extra)} failed (exit {result.returncode})")
+    return normalise(result.stdout, out, lesson.stem), seconds
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def machine() -> str:
+    """One line naming the machine the times were measured on."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    threads = os.environ.get("OMP_NUM_THREADS") or os.environ.get("OPENBLAS_NUM_THREADS") or "default"
+    return f"{cpu}, {os.cpu_count()} cores, BLAS threads: {threads}, Python {platform.python_version()}"
+
+
+def times_table(times: dict[str, dict[str, float]], where: str) -> str:
+    """The markdown table of lesson wall times that pages include."""
+    def fmt(s: float) -> str:
+        return f"{s:.0f} s" if s < 90 else f"{s / 60:.1f} min"
+
+    titles = {p.stem: (p.read_text().split("\n", 1)[0].split("—", 1)[-1].strip().rstrip(".") or p.stem)
+              for p in sorted(LESSONS.glob("[0-9][0-9]_*.py"))}
+    rows = ["| lesson | rebuilds | default run | `--fast` |", "|---|---|---|---|"]
+    for stem in sorted(times):
+        link = f"[{stem[:2]}](lessons/{stem}.md)"
+        rows.append(f"| {link} | {titles.get(stem, stem)} | {fmt(times[stem]['default'])} "
+                    f"| {fmt(times[stem]['fast'])} |")
+    return "\n".join(rows) + f"\n\n*Wall time of one cold run each (data cache included), on {where}; " \
+                             "measured by `python tools/make_figures.py --times`.*\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("only", nargs="*", help="lesson numbers to run, e.g. 01 03 (default: all)")
     parser.add_argument("--device", default=None, help="passed on to every lesson (cpu|gpu|auto)")
+    parser.add_argument("--times", action="store_true", help="write the wall-time table docs/outputs/times.md")
     args = parser.parse_args(argv)
 
     lessons = sorted(LESSONS.glob("[0-9][0-9]_*.py"))
@@ -46,30 +120,38 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"no lessons/NN_*.py found in {LESSONS}")
 
     FIGURES.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, MPLBACKEND="Agg")
+    OUTPUTS.mkdir(parents=True, exist_ok=True)
+    times_path = OUTPUTS / "times.json"
+    saved = json.loads(times_path.read_text()) if times_path.exists() else {}
+    times, where = saved.get("lessons", {}), saved.get("machine", "")
+    extra = ["--device", args.device] if args.device else []
     for lesson in lessons:
         prefix = lesson.name[:2]
-        before = _digests(prefix)
-        cmd = [sys.executable, str(lesson), "--out", str(FIGURES)]
-        if args.device:
-            cmd += ["--device", args.device]
-        print(f"$ {' '.join(str(Path(c).relative_to(ROOT)) if c.startswith(str(ROOT)) else c for c in cmd)}",
-              flush=True)
-        start = time.perf_counter()
-        result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
-        if result.returncode != 0:
-            sys.stderr.write(result.stdout[-3000:] + result.stderr[-3000:])
-            print(f"{lesson.name} failed (exit {result.returncode})", file=sys.stderr)
-            return 1
-        after = _digests(prefix)
-        if not after:
-            print(f"{lesson.name} wrote no {prefix}_*.png into {FIGURES}", file=sys.stderr)
-            return 1
-        for name, digest in after.items():
-            state = "new" if name not in before else ("unchanged" if before[name] == digest else "CHANGED")
-            print(f"    {name}: {state}")
-        print(f"    {lesson.name} took {time.perf_counter() - start:.1f} s")
-    return 0
+        with tempfile.TemporaryDirectory() as cache:
+            # A fresh data cache for each lesson: the times include building the data, as a reader's first run does.
+            env = dict(os.environ, MPLBACKEND="Agg", TINYSEG_CACHE=cache)
+            before = _digests(prefix)
+            text, seconds = _run(lesson, FIGURES, extra, env)
+            _write(OUTPUTS / f"{lesson.stem}.txt", text)
+            after = _digests(prefix)
+            if not after:
+                print(f"{lesson.name} wrote no {prefix}_*.png into {FIGURES}", file=sys.stderr)
+                return 1
+            for name, digest in after.items():
+                state = "new" if name not in before else ("unchanged" if before[name] == digest else "CHANGED")
+                print(f"    {name}: {state}")
+            with tempfile.TemporaryDirectory() as out:
+                fast_text, fast_seconds = _run(lesson, Path(out), ["--fast", *extra], env)
+            _write(OUTPUTS / f"{lesson.stem}.fast.txt", fast_text)
+        print(f"    {lesson.name}: {seconds:.1f} s, --fast {fast_seconds:.1f} s")
+        if args.times:
+            times[lesson.stem] = {"default": round(seconds, 1), "fast": round(fast_seconds, 1)}
+    if args.times:
+        where = machine() + (f", --device {args.device}" if args.device else "")
+        _write(times_path, json.dumps({"machine": where, "lessons": times}, indent=2, sort_keys=True) + "\n")
+        _write(OUTPUTS / "times.md", times_table(times, where))
+    diagrams = subprocess.run([sys.executable, str(ROOT / "tools" / "make_diagrams.py")], cwd=ROOT)
+    return diagrams.returncode
 
 
 if __name__ == "__main__":
