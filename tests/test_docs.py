@@ -130,16 +130,22 @@ def test_every_paper_tag_in_the_source_is_in_the_paper_map() -> None:
     assert not missing, "paper tags without a row in docs/paper_map.md:\n  " + "\n  ".join(missing)
 
 
-FIGURE_REF = re.compile(r"figures/(\d\d_[A-Za-z0-9_.-]+?\.png)")
+FIGURE_REF = re.compile(r"figures/((?:\d\d|diagram)_[A-Za-z0-9_.-]+?\.png)")
+DIAGRAMS_SCRIPT = ROOT / "tools" / "make_diagrams.py"
 
 
 def test_every_figure_a_page_shows_exists_and_is_written_by_its_lesson() -> None:
+    """``NN_*.png`` come from lessons/NN_*.py; ``diagram_*.png`` from tools/make_diagrams.py."""
     problems = []
     for page in sorted(DOCS.rglob("*.md")):
         for name in sorted(set(FIGURE_REF.findall(page.read_text(encoding="utf-8")))):
             where = page.relative_to(ROOT)
             if not (DOCS / "figures" / name).is_file():
                 problems.append(f"{where}: docs/figures/{name} does not exist (run tools/make_figures.py)")
+            if name.startswith("diagram_"):
+                if f'"{name}"' not in DIAGRAMS_SCRIPT.read_text(encoding="utf-8"):
+                    problems.append(f"{where}: tools/make_diagrams.py does not write {name}")
+                continue
             lessons = sorted((ROOT / "lessons").glob(f"{name[:2]}_*.py"))
             if not any(name in p.read_text(encoding="utf-8") for p in lessons):
                 problems.append(f"{where}: no lessons/{name[:2]}_*.py writes {name} "

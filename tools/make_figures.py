@@ -17,8 +17,12 @@ machine. Finally ``tools/make_diagrams.py`` redraws the ``diagram_*.png`` figure
 one at a time, in order. Docs builds never run this; run it after changing a lesson, then commit
 ``docs/figures/`` and ``docs/outputs/``.
 
+The diagrams (``docs/figures/diagram_*.png``, drawn by ``tools/make_diagrams.py``, no training)
+are redrawn first.
+
 Usage:
-    python tools/make_figures.py                 # every lesson
+    python tools/make_figures.py                 # the diagrams and every lesson
+    python tools/make_figures.py diagrams        # only the diagrams
     python tools/make_figures.py 01 03           # only lessons 01 and 03
     python tools/make_figures.py --times         # also rewrite the wall-time table
     python tools/make_figures.py --device gpu    # forwarded to each lesson
@@ -105,10 +109,25 @@ def times_table(times: dict[str, dict[str, float]], where: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("only", nargs="*", help="lesson numbers to run, e.g. 01 03 (default: all)")
+    parser.add_argument("only", nargs="*", help="lesson numbers to run, e.g. 01 03, or 'diagrams' (default: all)")
     parser.add_argument("--device", default=None, help="passed on to every lesson (cpu|gpu|auto)")
     parser.add_argument("--times", action="store_true", help="write the wall-time table docs/outputs/times.md")
     args = parser.parse_args(argv)
+
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    if not args.only or "diagrams" in args.only:
+        before = _digests("diagram")
+        result = subprocess.run([sys.executable, str(ROOT / "tools" / "make_diagrams.py"), "--out", str(FIGURES)],
+                                cwd=ROOT, env=dict(os.environ, MPLBACKEND="Agg"), capture_output=True, text=True)
+        if result.returncode != 0:
+            sys.stderr.write(result.stdout[-3000:] + result.stderr[-3000:])
+            print("tools/make_diagrams.py failed", file=sys.stderr)
+            return 1
+        for name, digest in _digests("diagram").items():
+            print(f"    {name}: {'new' if name not in before else 'unchanged' if before[name] == digest else 'CHANGED'}")
+        args.only = [n for n in args.only if n != "diagrams"]
+        if not args.only and "diagrams" in (argv or sys.argv[1:]):
+            return 0
 
     lessons = sorted(LESSONS.glob("[0-9][0-9]_*.py"))
     if args.only:
