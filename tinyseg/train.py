@@ -20,10 +20,11 @@ import csv
 import io
 import json
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -143,6 +144,7 @@ class Trainer:
         self.epoch, self.best_score, self.best_epoch = 0, -1.0, 0
         self.best_state: dict[str, np.ndarray] = self.model.state_dict()
         self.history: list[dict[str, float]] = []
+        self.on_step: Callable[[int, int], None] | None = None  # called after step k of n: progress display
         self._x = to_device(data.train_x, device)
         self._y = to_device(data.train_y, device)
         self._vx = to_device(data.val_x, device)
@@ -165,6 +167,8 @@ class Trainer:
             self.opt.step()
             losses.append(res.loss)
             ratios.append(res.r_ratio)
+            if self.on_step is not None:
+                self.on_step(i // c.batch_size + 1, -(-n // c.batch_size))
         self.epoch += 1
         losses = as_numpy(get_array_module(self._x).stack(losses)).astype(float)
         ratios = as_numpy(get_array_module(self._x).stack(ratios)).astype(float)
@@ -232,15 +236,68 @@ def _history_csv(history: list[dict[str, float]]) -> str:
     return buf.getvalue()
 
 
-def _progress(total: int, initial: int, quiet: bool) -> Any:
-    from tqdm.auto import tqdm
+class _Progress:
+    """A run's progress on stderr, from data preparation to the test evaluation; nothing when `quiet`.
 
-    return tqdm(total=total, initial=initial, desc="epochs", unit="ep", disable=quiet or not sys.stderr.isatty(),
-                leave=False)
+    On a terminal: a tqdm bar over epochs with the step within the epoch, the last epoch's loss and
+    validation Dice, redrawn every second even inside a long step (so a slow run never looks
+    hung). Otherwise (a file, a pipe, a notebook): one line when the run ends.
+    """
+
+    def __init__(self, desc: str, total: int, quiet: bool) -> None:
+        from tqdm.auto import tqdm
+
+        self.desc, self.quiet, self.t0, self.epochs = desc, quiet, time.perf_counter(), 0
+        self.scores: dict[str, str] = {}
+        self.bar = None if quiet or not sys.stderr.isatty() else tqdm(
+            total=total, desc=desc, unit="ep", dynamic_ncols=True)
+        if self.bar is not None:
+            self.done = threading.Event()
+            self.heartbeat = threading.Thread(target=self._beat, daemon=True)
+            self.heartbeat.start()
+
+    def _beat(self) -> None:
+        while not self.done.wait(1.0):
+            self.bar.refresh()
+
+    def start(self, epoch: int) -> None:
+        """Training starts at `epoch` (> 0 on resume); the bar's clock and rate count from here."""
+        if self.bar is not None:
+            self.bar.reset()
+            self.bar.n = self.bar.last_print_n = self.bar.initial = epoch
+            self.bar.set_postfix(self.scores)
+
+    def step(self, k: int, n: int) -> None:
+        if self.bar is not None:  # drawn by the next refresh
+            self.bar.set_postfix(self.scores | {"step": f"{k}/{n}"}, refresh=False)
+
+    def epoch(self, row: dict[str, float]) -> None:
+        self.epochs += 1
+        self.scores = {"loss": f"{row['train_loss']:.4f}"}
+        if np.isfinite(row["val_dice"]):
+            self.scores["val_dice"] = f"{row['val_dice']:.4f}"
+        if self.bar is not None:
+            self.bar.set_postfix(self.scores, refresh=False)
+            self.bar.update(1)
+
+    def status(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(", ".join([*(f"{k}={v}" for k, v in self.scores.items()), text]))
+
+    def close(self, finished: bool = True) -> None:
+        if self.bar is not None:
+            self.done.set()
+            self.heartbeat.join()
+            self.bar.set_postfix(self.scores, refresh=False)  # the bar stays on screen in its final state
+            self.bar.close()
+        elif finished and not self.quiet:
+            scores = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in self.scores.items())
+            print(f"{self.desc}: {self.epochs} epochs in {time.perf_counter() - self.t0:.1f} s"
+                  + (f", {scores}" if scores else ""), file=sys.stderr, flush=True)
 
 
 def fit(config: TrainConfig, out: str | Path, resume: bool = False, quiet: bool = False, dataset: Any = None,
-        evaluate_test: bool = True) -> "Run":
+        evaluate_test: bool = True, desc: str | None = None) -> "Run":
     """Train `config.variant` and write the run directory `out`; returns the loaded `Run`.
 
     Args:
@@ -249,9 +306,11 @@ def fit(config: TrainConfig, out: str | Path, resume: bool = False, quiet: bool 
             `resume` is set.
         resume: continue from ``out/checkpoint.npz`` (its config must match, except `epochs`,
             which may grow).
-        quiet: no progress bar.
+        quiet: no progress output. Otherwise progress goes to stderr: a bar per run on a
+            terminal, one line per run when stderr is a file or a pipe.
         dataset: an already loaded dataset (else ``load_dataset(config.data, config.data_seed)``).
         evaluate_test: write metrics.json and test predictions at the end.
+        desc: the run's name in its progress output (default: the variant).
     """
     from .data import load_dataset
 
@@ -260,41 +319,46 @@ def fit(config: TrainConfig, out: str | Path, resume: bool = False, quiet: bool 
     device = normalize_device(config.device)
     if (out / "config.json").exists() and not resume:
         raise FileExistsError(f"{out} already holds a run: pass --resume to continue it, or choose a new --out.")
-    if dataset is None:
-        dataset = load_dataset(config.data, data_seed=config.data_seed, val_frac=config.val_frac)
-    data = prepare_data(dataset, np.dtype(config.dtype))
-    trainer = Trainer(config, data, device)
-    if resume and (out / "checkpoint.npz").exists():
-        saved = json.loads((out / "config.json").read_text())["train"]
-        mine = {k: v for k, v in asdict(config).items() if k not in ("epochs", "device")}
-        diff = {k: (saved.get(k), v) for k, v in mine.items() if saved.get(k) != v}
-        if diff:
-            raise ValueError(f"--resume with different hyperparameters than the saved run: {diff}.")
-        trainer.load_checkpoint(out / "checkpoint.npz")
-    out.mkdir(parents=True, exist_ok=True)
-    run_config = {"format_version": FORMAT_VERSION, "tinyseg_version": __version__, "numpy_version": np.__version__,
-                  "variant": config.variant, "eps_resolved": trainer.eps, "data_kind": data.kind,
-                  "train": asdict(config)}
-    atomic_write_text(out / "config.json", json.dumps(run_config, indent=2))
-    _save_npz(out / "stats.npz", {"mu": data.mu, "sigma": data.sigma, "prior": data.prior})
-
-    bar = _progress(config.epochs, trainer.epoch, quiet)
+    progress = _Progress(desc or config.variant, config.epochs, quiet)
     try:
+        progress.status("preparing")
+        if dataset is None:
+            dataset = load_dataset(config.data, data_seed=config.data_seed, val_frac=config.val_frac)
+        data = prepare_data(dataset, np.dtype(config.dtype))
+        trainer = Trainer(config, data, device)
+        if resume and (out / "checkpoint.npz").exists():
+            saved = json.loads((out / "config.json").read_text())["train"]
+            mine = {k: v for k, v in asdict(config).items() if k not in ("epochs", "device")}
+            diff = {k: (saved.get(k), v) for k, v in mine.items() if saved.get(k) != v}
+            if diff:
+                raise ValueError(f"--resume with different hyperparameters than the saved run: {diff}.")
+            trainer.load_checkpoint(out / "checkpoint.npz")
+        out.mkdir(parents=True, exist_ok=True)
+        run_config = {"format_version": FORMAT_VERSION, "tinyseg_version": __version__, "numpy_version": np.__version__,
+                      "variant": config.variant, "eps_resolved": trainer.eps, "data_kind": data.kind,
+                      "train": asdict(config)}
+        atomic_write_text(out / "config.json", json.dumps(run_config, indent=2))
+        _save_npz(out / "stats.npz", {"mu": data.mu, "sigma": data.sigma, "prior": data.prior})
+
+        progress.start(trainer.epoch)
+        trainer.on_step = progress.step
         while trainer.epoch < config.epochs:
             row = trainer.run_epoch()
             trainer.save_checkpoint(out / "checkpoint.npz")
             atomic_write_text(out / "history.csv", _history_csv(trainer.history))
-            bar.set_postfix(loss=f"{row['train_loss']:.4f}", val_dice=f"{row['val_dice']:.4f}")
-            bar.update(1)
-    finally:
-        bar.close()
-    _save_npz(out / "model.npz", trainer.selected_state())
-    atomic_write_text(out / "history.csv", _history_csv(trainer.history))
-    run = load_run(out, device=device)
-    if evaluate_test:
-        from .evaluation import evaluate_run
+            progress.epoch(row)
+        _save_npz(out / "model.npz", trainer.selected_state())
+        atomic_write_text(out / "history.csv", _history_csv(trainer.history))
+        run = load_run(out, device=device)
+        if evaluate_test:
+            from .evaluation import evaluate_run
 
-        evaluate_run(run, dataset, out, best_epoch=trainer.best_epoch if len(data.val_x) else trainer.epoch)
+            progress.status("testing")
+            evaluate_run(run, dataset, out, best_epoch=trainer.best_epoch if len(data.val_x) else trainer.epoch)
+    except BaseException:
+        progress.close(finished=False)  # the error speaks for the run
+        raise
+    progress.close()
     return run
 
 
