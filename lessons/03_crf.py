@@ -6,7 +6,7 @@ inference as a naive loop over the paper's kernels (intensity exp(−ΔI²/2)/(P
 whose backward runs through every iteration); the free energy and the convergence of Q over
 iterations; then trains the joint FCN-CRF and compares it with the FCN on the same seed.
 
-Prints: numbered findings with expected values.
+Prints: numbered findings with expected values on stdout; each training run's progress on stderr.
 Saves: ``03_kernels.png`` (kernel rows around one pixel), ``03_iterations.png`` (Q over
 mean-field iterations on a test ROI, and the convergence), ``03_predictions.png`` (FCN vs FCN-CRF).
 Time: 37 s on an idle 2-core CPU (FCN and FCN-CRF, 30 epochs each), 14 s on an H100;
@@ -88,7 +88,7 @@ def train_pair(ds, args, epochs: int):  # noqa: ANN001, ANN201
         shutil.rmtree(args.out / f"run_{variant}", ignore_errors=True)
         cfg = TrainConfig(variant=variant, epochs=epochs, seed=0, device=args.device,
                           n_iter=2 if args.fast else 5, n_iter_eval=3 if args.fast else 10)
-        runs[variant] = fit(cfg, args.out / f"run_{variant}", quiet=True, dataset=ds)
+        runs[variant] = fit(cfg, args.out / f"run_{variant}", dataset=ds)
     return runs
 
 

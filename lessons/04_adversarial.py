@@ -15,7 +15,7 @@ training, 10 at test). A dense `adv_fcn_crf` step costs two forward and two back
 through FCN and CRF — about 0.35 s on a 2-core CPU — and the lesson takes 40 s on an idle 2-core
 CPU (2 min with another job on the second core; 11 s on an H100); ``--fast``: under 20 s.
 
-Prints: numbered findings with expected values.
+Prints: numbered findings with expected values on stdout; each training run's progress on stderr.
 Saves: ``04_adversarial_example.png`` (image, g, R, prediction at I and at I + R),
 ``04_predictions.png`` (FCN-CRF vs adversarial FCN-CRF on test ROIs, as the paper's Fig. 3).
 
@@ -58,7 +58,7 @@ def main() -> None:
     # 1. A trained FCN (the shared starting point of both CRF variants).
     shutil.rmtree(args.out / "run_fcn", ignore_errors=True)
     fcn_run = fit(TrainConfig(variant="fcn", epochs=pre_epochs, seed=0, device=args.device), args.out / "run_fcn",
-                  quiet=True, dataset=train_ds)
+                  dataset=train_ds, desc="fcn pre-training")
     model = fcn_run.model
     x = fcn_run.normalize(ds.test.images[:8]).astype(np.float32)
     y = ds.test.labels[:8]
@@ -123,7 +123,7 @@ def main() -> None:
         shutil.rmtree(args.out / f"run_{variant}", ignore_errors=True)
         cfg = TrainConfig(variant=variant, epochs=ft_epochs, seed=0, device=args.device, n_iter=n_iter,
                           n_iter_eval=n_eval, init_from=str(fcn_run.path), val_frac=0.0)  # eps="auto": 0.1 here
-        runs[variant] = fit(cfg, args.out / f"run_{variant}", quiet=True, dataset=fixed_budget)
+        runs[variant] = fit(cfg, args.out / f"run_{variant}", dataset=fixed_budget)
     # --8<-- [end:train]
     m = {v: json.loads((run.path / "metrics.json").read_text())["test"] for v, run in runs.items()}
     fcn_m = json.loads((fcn_run.path / "metrics.json").read_text())

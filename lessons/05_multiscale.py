@@ -6,7 +6,7 @@ image gradient of one output logit; the fusion U_l = Σ_k α_{k,l} log softmax(z
 weights α (initialised to ¼), written by hand and checked against `MultiScaleFCN`; then trains
 the multi-scale FCN and the multi-scale FCN-CRF and compares them with the single-scale models.
 
-Prints: numbered findings with expected values.
+Prints: numbered findings with expected values on stdout; each training run's progress on stderr.
 Saves: ``05_receptive_fields.png`` (|∂ logit / ∂ I| of the centre pixel for each FCN),
 ``05_predictions.png`` (each FCN, the fused model and the multi-scale FCN-CRF on test ROIs).
 Time: 34 s on an idle 2-core CPU (multi_fcn 15 epochs, multi_fcn_crf 10 epochs, fcn 15 epochs),
@@ -107,7 +107,7 @@ def main() -> None:
         shutil.rmtree(args.out / f"run_{variant}", ignore_errors=True)
         cfg = TrainConfig(variant=variant, epochs=ep, seed=0, device=args.device,
                           n_iter=2 if args.fast else 5, n_iter_eval=3 if args.fast else 10)
-        runs[variant] = fit(cfg, args.out / f"run_{variant}", quiet=True, dataset=train_ds)
+        runs[variant] = fit(cfg, args.out / f"run_{variant}", dataset=train_ds)
     m = {v: json.loads((r.path / "metrics.json").read_text()) for v, r in runs.items()}
     finding(4, "test pooled Dice: " + ", ".join(f"{v} {m[v]['test']['dice_pooled']:.4f}" for v in m) +
                f"; prior-only {m['fcn']['prior_baseline']['dice_pooled']:.4f} (expected: multi-scale at or a little "
