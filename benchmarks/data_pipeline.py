@@ -6,7 +6,7 @@ Each run is a fresh process pinned to one core with BLAS/OpenMP threads set to 1
 imported; it times `load_dataset("phantom", cache=False)` (generation, crop, resize, enhancement,
 splits) after the imports, and reports the import time separately. The median over the runs is
 printed and, with `--write-results`, written to the "## Data pipeline" section of
-benchmarks/RESULTS.md (other sections are left alone). Target: < 10 s (issue 3).
+benchmarks/RESULTS.md (other sections are left alone). Target: < 10 s.
 """
 from __future__ import annotations
 
@@ -103,7 +103,7 @@ def main() -> None:
     if args.write_results:
         write_section(f"{SECTION}\n\n"
                       f"- What: `load_dataset(\"phantom\", cache=False)`: generate the 116 synthetic INbreast-like "
-                      f"ROI canvases, crop, resize to 40×40, enhance, split (issue 3 target < 10 s).\n"
+                      f"ROI canvases, crop, resize to 40×40, enhance, split (target < 10 s).\n"
                       f"- Machine: {machine()}; one core (`sched_setaffinity`), BLAS/OpenMP threads = 1.\n"
                       f"- Versions: {versions()}.\n"
                       f"- Command: `python benchmarks/data_pipeline.py --runs {args.runs} --write-results` "

@@ -4,7 +4,7 @@ Default: 100 epochs of ``adv_multi_fcn_crf`` on the default data's training spli
 inbreast preset: 46 training masses ×4 flips = 184 ROIs, 7 steps of ≤ 29 per epoch, each epoch
 followed by the validation prediction that selects the best epoch, exactly as `fit` runs it;
 checkpoint files are not written). One warm-up epoch runs first; the cold start (imports, data,
-model build, first epoch) is reported separately. Target (issue 9): < 10 s for 100 epochs on a
+model build, first epoch) is reported separately. Target: < 10 s for 100 epochs on a
 GPU after warm-up.
 
     python benchmarks/epochs_gpu.py --device gpu
