@@ -82,6 +82,6 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 
 def finding(k: int, text: str) -> None:
-    """Print a lesson's numbered finding: ``[k] text``."""
-    print(f"[{k}] {text}")
+    """Print a lesson's numbered finding, ``[k] text``, at once (flushed, even into a pipe or file)."""
+    print(f"[{k}] {text}", flush=True)
 
