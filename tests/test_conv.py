@@ -200,15 +200,15 @@ def test_im2col_columns_are_the_windows(xp) -> None:  # noqa: ANN001
     (Conv2dOp, (2, 3, 8, 9), (4, 3, 6, 7), 3),              # 1×1 output with cropped rows/columns
     (ConvTranspose2dOp, (3, 20, 1, 1), (20, 2, 40, 40), 1),  # the FCN's 1×1 → 40×40 transpose conv
 ])
-def test_flat_fast_paths_match_general_path(xp, op, xs, ws, stride) -> None:  # noqa: ANN001
+def test_flat_1x1_paths_match_general_path(xp, op, xs, ws, stride) -> None:  # noqa: ANN001
     rng = np.random.default_rng(7)
     x, W, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0 if op is Conv2dOp else 1])
     results = []
-    for fast in (True, False):
+    for flat in (True, False):
         tx, tW, tb = _t(xp, x), _t(xp, W), _t(xp, b)
-        o = op(stride, 0, fast=fast)
+        o = op(stride, 0, flat=flat)
         y = o(tx, tW, tb)
-        assert o.flat is fast  # the fast path was really taken (and the oracle really not)
+        assert o.flat is flat  # the flat path was really taken (and the oracle really not)
         y.backward(xp.asarray(np.random.default_rng(8).standard_normal(y.shape)))
         results.append([ts.as_numpy(a) for a in (y.data, tx.grad, tW.grad, tb.grad)])
     for a, b_ in zip(*results):

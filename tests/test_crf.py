@@ -13,7 +13,7 @@ from tinyseg.backend import as_numpy
 from tinyseg.functions import crf as crf_module
 from tinyseg.gradcheck import GRADCHECK_CASES, run_case
 
-from test_crf_kernels import brute_force_kernel  # tests/ is on sys.path (rootdir conftest)
+from helpers import brute_force_kernel, crf_inputs  # tests/ is on sys.path (rootdir conftest)
 
 CONFIGS = [  # (weights shape, keyword arguments): every option of the op
     ((2,), {}),
@@ -28,12 +28,7 @@ IDS = ["dense", "dense_per_label_self", "dense_prob", "dense_authors", "grid4", 
        "grid4_authors"]
 
 
-def _inputs(xp, seed=0, N=2, H=4, W=5, w_shape=(2,), scale=2.0):
-    rng = np.random.default_rng(seed)
-    u = scale * rng.standard_normal((N, 2, H, W))
-    img = rng.standard_normal((N, 1, H, W))
-    w = rng.uniform(0.5, 2.0, w_shape)
-    return xp.asarray(u), xp.asarray(img), xp.asarray(w)
+_inputs = crf_inputs
 
 
 def _softmax(z):

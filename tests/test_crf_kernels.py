@@ -1,5 +1,5 @@
 """CRF kernels: fast forms against dense brute force, adjoint (dot-product) identities, image VJPs,
-default weights and the contraction bound (CRF note §3.5, §4.2-4.4, §7.5)."""
+default weights and the contraction bound."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,26 +9,9 @@ import tinyseg.functions as F
 from tinyseg.backend import as_numpy
 from tinyseg.functions.crf_kernels import crf_kernels
 
+from helpers import brute_force_kernel  # tests/ is on sys.path (rootdir conftest)
+
 FORMS = [("dense", 0), ("dense", 1), ("grid4", 0), ("grid4", 1)]
-
-
-def brute_force_kernel(image: np.ndarray, graph: str, m: int, include_self: bool) -> np.ndarray:
-    """The (P, P) kernel matrix written pair by pair from its definition (one image, (H, W))."""
-    H, W = image.shape
-    P = H * W
-    K = np.zeros((P, P))
-    for i in range(P):
-        yi, xi = divmod(i, W)
-        for j in range(P):
-            yj, xj = divmod(j, W)
-            if i == j and not include_self:
-                continue
-            dI2 = (image[yi, xi] - image[yj, xj]) ** 2
-            if graph == "dense":
-                K[i, j] = np.exp(-dI2 / 2) / (P - 1) if m == 0 else 0.5 * np.exp(-((yi - yj) ** 2 + (xi - xj) ** 2))
-            elif abs(yi - yj) + abs(xi - xj) <= 1:  # 4-neighbours, plus the pixel itself when kept
-                K[i, j] = np.exp(-dI2) if m == 0 else 1.0
-    return K
 
 
 def _image(rng: np.random.Generator, N: int = 2, H: int = 4, W: int = 5) -> np.ndarray:

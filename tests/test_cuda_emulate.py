@@ -1,4 +1,4 @@
-"""The CUDA tools that need no GPU: the g++ emulator (tinyseg.cuda.emulate) and NVRTC (tinyseg.cuda.nvrtc).
+"""The CUDA test support that needs no GPU: the g++ emulator and NVRTC (tinyseg.cuda.testing).
 
 Emulator tests skip without a working g++ (C++20 ``<barrier>``); NVRTC tests skip without the
 ``nvidia-cuda-nvrtc-cu12`` wheel (the ``cuda-check`` extra). Kernels share one source so that the
@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinyseg.cuda import emulate, nvrtc
+from tinyseg.cuda.testing import emulate, nvrtc
 
-needs_gxx = pytest.mark.skipif(not emulate.available(), reason="g++ with C++20 <barrier> and pthreads not available")
+needs_gxx = pytest.mark.skipif(not emulate.available(), reason="g++ with C++20 <barrier> and pthreads is missing")
 needs_nvrtc = pytest.mark.skipif(not nvrtc.nvrtc_available(),
                                  reason='NVRTC not installed (pip install -e ".[cuda-check]")')
 

@@ -11,18 +11,12 @@ from tinyseg.backend import cupy_module, gpu_available
 from tinyseg.gradcheck import GRADCHECK_CASES
 from tinyseg.models import VARIANTS, build_model
 
+from helpers import case_outputs  # tests/ is on sys.path (rootdir conftest)
+
 pytestmark = pytest.mark.skipif(not gpu_available(), reason="CuPy with a CUDA GPU is not available")
 
 
-def _run(case, arrays):  # noqa: ANN001, ANN202
-    """Output and input gradients of a case on the given arrays, with a fixed upstream gradient."""
-    xp = ts.get_array_module(*arrays)
-    wrt = case.wrt if case.wrt is not None else [i for i, a in enumerate(arrays) if a.dtype.kind == "f"]
-    args = [ts.Tensor(a, requires_grad=True) if i in wrt else a for i, a in enumerate(arrays)]
-    y = case.fn(*args)
-    g = xp.asarray(np.random.default_rng(1).standard_normal(y.shape).astype(y.dtype))
-    y.backward(g)
-    return ts.as_numpy(y.data), [ts.as_numpy(args[i].grad) for i in wrt]
+_run = case_outputs
 
 
 @pytest.mark.parametrize("name", sorted(GRADCHECK_CASES))

@@ -1,21 +1,22 @@
-"""The operation counter of benchmarks/launch_count.py: what counts as one launch, and what is free.
-
-See: benchmarks/launch_count.py.
+"""The operation counter (tinyseg.cuda.testing.op_count, tabulated by benchmarks/launch_count.py):
+what counts as one launch, and what is free.
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import pytest
 
-from tinyseg.cuda import emulate
+from tinyseg.cuda.testing import op_count as lc
 from tinyseg.models import build_model
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))  # benchmarks/ is not a package
-import launch_count as lc  # noqa: E402
+from helpers import needs_gxx  # tests/ is on sys.path (rootdir conftest)
+
+
+def _batch(n: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((n, 1, 40, 40)), rng.integers(0, 2, (n, 40, 40))
 
 
 def ops(fn: Callable[[], Any]) -> lc.Tally:
@@ -77,20 +78,22 @@ def test_device_to_host_read_counts_as_sync(a: lc.Counted) -> None:
     assert sum(t.names.values()) == 1 and sum(t.syncs.values()) == 1
 
 
-@pytest.mark.skipif(not emulate.available(), reason="g++ is needed to build the emulated kernels")
-def test_fused_fcn_step_counts_fewer_ops_than_plain() -> None:
+@needs_gxx
+def test_fused_fcn_step_counts_fewer_ops_than_default_and_default_fewer_than_plain() -> None:
     # Kernels are counted, not emulated (a minute per Adam launch); the step reads nothing back.
-    plain = lc.count_case("fcn", "-", 2, "plain")
-    fused = lc.count_case("fcn", "-", 2, "fused", run_kernels=False)
-    assert plain["step"]["syncs"] == fused["step"]["syncs"] == 0
+    plain, default, fused = (lc.count_case("fcn", "-", *_batch(2), mode) for mode in ("plain", "default", "fused"))
+    assert plain["step"]["syncs"] == default["step"]["syncs"] == fused["step"]["syncs"] == 0
     assert fused["step"]["by_name"].get("cuda:adam_multi") == 1
-    # Fast paths off, Adam on the GPU launches one ElementwiseKernel per parameter.
+    # By default only the verified Adam runs: one ElementwiseKernel per parameter, no other kernel.
     n_params = len(build_model("fcn").parameters())
-    assert plain["step"]["by_name"].get("elementwise:tinyseg_fused_adam") == n_params
-    assert fused["step"]["ops"] < plain["step"]["ops"], (fused["step"]["ops"], plain["step"]["ops"])
+    assert default["step"]["by_name"].get("elementwise:tinyseg_fused_adam") == n_params
+    assert not any(name.startswith("cuda:") for name in default["step"]["by_name"])
+    # Fast paths off: the NumPy Adam on CuPy arrays, no kernel of tinyseg's own.
+    assert not any(name.startswith(("cuda:", "elementwise:")) for name in plain["step"]["by_name"])
+    assert fused["step"]["ops"] < default["step"]["ops"] < plain["step"]["ops"]
 
 
 def test_plain_crf_count_follows_the_gpu_layout_not_the_cpu_loop_over_images() -> None:
     # On the CPU the dense CRF builds its kernel image by image; on the GPU the batch at once.
-    two, three = (lc.count_case("fcn_crf", "dense", n, "plain")["step"]["ops"] for n in (2, 3))
+    two, three = (lc.count_case("fcn_crf", "dense", *_batch(n), "plain")["step"]["ops"] for n in (2, 3))
     assert two == three

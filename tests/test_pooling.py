@@ -1,4 +1,4 @@
-"""max_pool2d against naive loops; the first-max tie rule; the 2×2 fast path against the general path."""
+"""max_pool2d against naive loops; the first-max tie rule; the 2×2 path against the general path."""
 from __future__ import annotations
 
 import numpy as np
@@ -56,15 +56,15 @@ def test_max_pool2d_forward_and_backward_match_naive_loops(xp, shape, k, s, data
     np.testing.assert_allclose(ts.as_numpy(tx.grad), ref_backward(gy), rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("fast", [True, False])
-def test_max_pool2d_ties_send_gradient_to_first_max_in_row_major_order(xp, fast) -> None:  # noqa: ANN001
+@pytest.mark.parametrize("pool2x2", [True, False])
+def test_max_pool2d_ties_send_gradient_to_first_max_in_row_major_order(xp, pool2x2) -> None:  # noqa: ANN001
     # Four 2×2 windows: all equal; max at top-right and bottom-left; max at bottom-left and bottom-right; unique.
     x = np.array([[1., 1., 0., 5.],
                   [1., 1., 5., 0.],
                   [0., 0., 2., 3.],
                   [7., 7., 1., 3.]])[None, None]
     tx = _t(xp, x)
-    y = MaxPool2dOp(2, 2, fast=fast)(tx)
+    y = MaxPool2dOp(2, 2, pool2x2=pool2x2)(tx)
     y.backward(xp.asarray(np.array([[10., 20.], [30., 40.]])[None, None]))
     expected = np.array([[10., 0., 0., 20.],
                          [0., 0., 0., 0.],
@@ -75,16 +75,16 @@ def test_max_pool2d_ties_send_gradient_to_first_max_in_row_major_order(xp, fast)
 
 @pytest.mark.parametrize("shape", [(29, 6, 36, 36), (3, 12, 14, 14), (2, 3, 7, 9)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_max_pool2d_fast_path_matches_general_path_even_with_ties(xp, shape, dtype) -> None:  # noqa: ANN001
+def test_max_pool2d_2x2_path_matches_general_path_even_with_ties(xp, shape, dtype) -> None:  # noqa: ANN001
     rng = np.random.default_rng(1)
     x = rng.integers(-2, 3, shape).astype(dtype)  # many ties in every window
     gy = rng.standard_normal((shape[0], shape[1], shape[2] // 2, shape[3] // 2)).astype(dtype)
     out = []
-    for fast in (True, False):
+    for pool2x2 in (True, False):
         tx = _t(xp, x)
-        op = MaxPool2dOp(2, 2, fast=fast)
+        op = MaxPool2dOp(2, 2, pool2x2=pool2x2)
         y = op(tx)
-        assert op.two is fast
+        assert op.pool2x2 is pool2x2
         y.backward(xp.asarray(gy))
         out.append((ts.as_numpy(y.data), ts.as_numpy(tx.grad)))
     np.testing.assert_array_equal(out[0][0], out[1][0])

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import functions as F
+from ._hooks import dispatch
 from .autodiff import Tensor
 from .backend import get_array_module
-from .functions import fused
 from .models import SegmentationModel
 
 
@@ -55,6 +55,27 @@ def adversarial_perturbation(g: Any, eps: float) -> Any:
     r = xp.where(norm > 0, eps * g_hat / xp.where(norm > 0, norm, 1), 0)
     return r.reshape(g.shape).astype(g.dtype, copy=False)
     # --8<-- [end:perturbation]
+
+
+def adversarial_input(g: Any, images: Any, eps: float) -> tuple[Any, Any]:
+    r"""The adversarial image $I + R$ and the mean over images of $\|R_n\|_2/\|I_n\|_2$ [ZX18 Eq. 7].
+
+    Args:
+        g: image gradients (N, C, H, W) (raw array).
+        images: the clean images I, same shape (raw array).
+        eps: ε > 0, as for `adversarial_perturbation`.
+    Returns:
+        (I + R, a 0-d array): the perturbed images and the mean ratio of the norms.
+    """
+    return dispatch(None, "adversarial_input", _adversarial_input, g, images, eps)  # a GPU may use one kernel
+
+
+def _adversarial_input(g: Any, images: Any, eps: float) -> tuple[Any, Any]:
+    xp = get_array_module(g)
+    r = adversarial_perturbation(g, eps)
+    norms_i = xp.sqrt((images.reshape(len(images), -1) ** 2).sum(axis=1))  # (N,)
+    norms_r = xp.sqrt((r.reshape(len(r), -1) ** 2).sum(axis=1))  # (N,)
+    return images + r, (norms_r / xp.maximum(norms_i, 1e-12)).mean()
 
 
 @dataclass
@@ -107,15 +128,7 @@ def loss_and_backward(model: SegmentationModel, images: Any, labels: Any, advers
     clean.backward()
     total, adv_value, ratio = clean.data, xp.zeros((), clean.dtype), xp.zeros((), clean.dtype)
     if adversarial:
-        fast = fused.adversarial_input(x.grad, images, eps) if eps > 0 else None  # GPU: one launch
-        if fast is not None:
-            x_adv, ratio = fast
-        else:
-            r = adversarial_perturbation(x.grad, eps)
-            norms_i = xp.sqrt((images.reshape(len(images), -1) ** 2).sum(axis=1))
-            norms_r = xp.sqrt((r.reshape(len(r), -1) ** 2).sum(axis=1))
-            ratio = (norms_r / xp.maximum(norms_i, 1e-12)).mean()
-            x_adv = images + r
+        x_adv, ratio = adversarial_input(x.grad, images, eps)  # I + R, R held constant
         adv = F.cross_entropy(model(Tensor(x_adv), crf_image=frozen), labels, check_labels=sync)
         adv.backward()
         adv_value = adv.data

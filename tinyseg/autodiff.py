@@ -20,6 +20,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from ._hooks import overridable
 from .backend import as_numpy, get_array_module, is_cupy_array
 
 _grad_enabled = True
@@ -295,6 +296,12 @@ class Op:
             if o is not None:
                 o.creator, o._graph_freed = None, True
         self.inputs, self.outputs = (), ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Route each op's forward and backward through `tinyseg._hooks.dispatch`, where an
+        installed GPU package may run a kernel instead; by default they run as written."""
+        super().__init_subclass__(**kwargs)
+        overridable(cls, "forward", "backward")
 
 
 def _topological_order(root: Op) -> list[Op]:

@@ -2,7 +2,8 @@
 
 This is the only module of tinyseg that imports CuPy. Everything else asks it for the array
 module of its inputs (`get_array_module`), so an op runs on whichever device its data lives on.
-CuPy is imported lazily: `import tinyseg` works without CuPy or a GPU.
+CuPy is imported lazily: `import tinyseg` works without CuPy or a GPU. When it is first found,
+`tinyseg.cuda` is imported too, which registers the GPU fast paths.
 """
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ def _import_cupy() -> ModuleType | None:
                 _cupy = cupy
         except Exception:  # ImportError, CUDA driver errors, no device
             _cupy = None
+        if _cupy is not None:
+            import tinyseg.cuda  # noqa: F401, PLC0415  (registers the GPU fast paths; see its docstring)
     return _cupy
 
 

@@ -2,7 +2,8 @@
 
 The paper trains with Adam at lr 0.003 [ZX18 §4]. Updates run in place on the parameters' raw
 arrays with preallocated scratch buffers, so a step allocates nothing: on a 2.2-million-parameter
-FCN the optimizer is a noticeable part of a CPU training step.
+FCN the optimizer is a noticeable part of a CPU training step. `Adam.update` is the update
+itself, on raw arrays; on a GPU a hand-written kernel may run it instead (docs: Performance).
 
 See: lessons/02_fcn.py, tests/test_optim.py.
 """
@@ -13,30 +14,9 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from ._hooks import dispatch
 from .autodiff import Parameter
-from .backend import as_numpy, cupy_module, get_array_module, is_cupy_array
-from .cuda import get_kernel
-
-
-_FUSED_ADAM: Any = None
-
-
-def _fused_adam() -> Any:
-    """The Adam update as one CuPy elementwise kernel (built on first use); the NumPy path of
-    `Adam.step` is its reference (tests/test_gpu_parity.py)."""
-    global _FUSED_ADAM
-    if _FUSED_ADAM is None:
-        _FUSED_ADAM = cupy_module().ElementwiseKernel(
-            "T g, T b1, T one_minus_b1, T b2, T one_minus_b2, T step_size, T inv_sqrt_bc2, T eps",
-            "T p, T m, T v",
-            # 1 − β is computed in double by the caller: in float32, 1 − 0.999f is off by 1.3e-5.
-            """
-            m = b1 * m + one_minus_b1 * g;
-            v = b2 * v + one_minus_b2 * g * g;
-            p -= step_size * m / (sqrt(v) * inv_sqrt_bc2 + eps);
-            """,
-            "tinyseg_fused_adam")
-    return _FUSED_ADAM
+from .backend import as_numpy, get_array_module
 
 
 class Optimizer:
@@ -88,16 +68,11 @@ class Adam(Optimizer):
         self.v = [get_array_module(p.data).zeros_like(p.data) for p in self.params]
         # One scratch buffer per device, as large as the largest parameter, viewed per parameter.
         self._scratch: dict[str, Any] = {}
-        self._offsets: tuple[tuple, Any] | None = None  # the fast path's ((module, *sizes), device offsets)
         for p in self.params:
             key = get_array_module(p.data).__name__ + str(p.dtype)
             big = self._scratch.get(key)
             if big is None or big.size < p.size:
                 self._scratch[key] = get_array_module(p.data).empty(p.size, p.dtype)
-
-    def _tmp_for(self, p: Parameter) -> Any:
-        big = self._scratch[get_array_module(p.data).__name__ + str(p.dtype)]
-        return big[:p.size].reshape(p.shape)
 
     def step(self) -> None:
         """One update of every parameter that has a gradient."""
@@ -105,17 +80,24 @@ class Adam(Optimizer):
         self.t += 1
         bc1, bc2 = 1.0 - b1 ** self.t, 1.0 - b2 ** self.t
         step_size, inv_sqrt_bc2 = self.lr / bc1, 1.0 / math.sqrt(bc2)
-        if self._step_all_at_once(b1, b2, step_size, inv_sqrt_bc2):
-            return
-        for p, m, v in zip(self.params, self.m, self.v):
-            g = p.grad
-            if g is None:
-                continue
-            if is_cupy_array(p.data):  # one fused kernel instead of ten launches per parameter
-                _fused_adam()(g, b1, 1.0 - b1, b2, 1.0 - b2, step_size, inv_sqrt_bc2, self.eps, p.data, m, v)
-                continue
-            tmp = self._tmp_for(p)
-            xp = get_array_module(p.data)
+        work = [(p.data, p.grad, m, v) for p, m, v in zip(self.params, self.m, self.v) if p.grad is not None]
+        if work:
+            dispatch(self, "update", self.update, work, b1, b2, step_size, inv_sqrt_bc2)
+
+    def update(self, work: list[tuple[Any, Any, Any, Any]], b1: float, b2: float, step_size: float,
+               inv_sqrt_bc2: float) -> None:
+        """Update in place each (parameter, gradient, m, v) of `work` (raw arrays), allocating nothing.
+
+        Args:
+            work: one (p, g, m, v) per parameter that has a gradient.
+            b1: β₁.
+            b2: β₂.
+            step_size: η / (1 − β₁ᵗ).
+            inv_sqrt_bc2: 1 / √(1 − β₂ᵗ).
+        """
+        for p, g, m, v in work:
+            tmp = self._scratch[get_array_module(p).__name__ + str(p.dtype)][:p.size].reshape(p.shape)
+            xp = get_array_module(p)
             xp.multiply(g, 1.0 - b1, out=tmp)
             m *= b1
             m += tmp                                  # m = β₁m + (1−β₁)g
@@ -128,38 +110,7 @@ class Adam(Optimizer):
             tmp += self.eps                           # √(v/bc₂) + ε
             xp.divide(m, tmp, out=tmp)
             tmp *= step_size                          # η (m/bc₁) / (√(v/bc₂) + ε)
-            p.data -= tmp
-
-    def _step_all_at_once(self, b1: float, b2: float, step_size: float, inv_sqrt_bc2: float) -> bool:
-        """The GPU fast path: every parameter in one kernel launch (tinyseg/cuda/optim.cu).
-
-        Returns False, having done nothing, where it does not apply (fast paths off, NumPy arrays
-        outside `tinyseg.cuda.emulated`, mixed dtypes); the per-parameter loop then runs.
-        """
-        work = [(p.data, p.grad, m, v) for p, m, v in zip(self.params, self.m, self.v) if p.grad is not None]
-        if not work:
-            return True
-        p0 = work[0][0]
-        if any(a.dtype != p0.dtype for w in work for a in w) or p0.dtype.kind != "f" \
-                or not all(a.flags.c_contiguous for w in work for a in (w[0], w[2], w[3])):
-            return False
-        kernel = get_kernel("optim.cu", "adam_multi", p0)
-        if kernel is None:
-            return False
-        xp = get_array_module(p0)
-        grads = [xp.ascontiguousarray(g) for _, g, _, _ in work]  # kept alive until the launch is queued
-        addr = (lambda a: a.data.ptr) if is_cupy_array(p0) else (lambda a: a.ctypes.data)
-        ptrs = np.array([addr(w[0]) for w in work] + [addr(g) for g in grads]
-                        + [addr(w[2]) for w in work] + [addr(w[3]) for w in work], dtype=np.uint64)  # (4 K,)
-        sizes = (xp.__name__,) + tuple(w[0].size for w in work)
-        if self._offsets is None or self._offsets[0] != sizes:  # uploaded once, not every step
-            self._offsets = (sizes, xp.asarray(np.concatenate([[0], np.cumsum(sizes[1:])]).astype(np.int64)))  # (K + 1,)
-        real = p0.dtype.type
-        total = sum(sizes[1:])
-        kernel((max(1, min(65535, -(-total // 256))),), (256,),
-               (xp.asarray(ptrs), self._offsets[1], np.int32(len(work)), real(b1), real(1.0 - b1), real(b2),
-                real(1.0 - b2), real(step_size), real(inv_sqrt_bc2), real(self.eps)))
-        return True
+            p -= tmp
 
     def state_dict(self) -> dict[str, Any]:
         """Step count and moments as NumPy arrays (for checkpoints)."""

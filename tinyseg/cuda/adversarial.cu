@@ -1,7 +1,7 @@
 // The adversarial input of [ZX18 Eq. 7] in one launch, one block per image:
 //   g_hat = g / max|g|,  R = eps g_hat / ||g_hat||_2  (R = 0 where g vanishes),  x_adv = I + R,
 //   ratio[n] = ||R_n|| / max(||I_n||, 1e-12).
-// tinyseg/adversarial.py launches it (block: a power of two, shared memory: blockDim.x values);
+// tinyseg/cuda/adversarial.py launches it (block: a power of two, shared memory: blockDim.x values);
 // its NumPy arithmetic, adversarial_perturbation, is the oracle (tests/test_fused_layers.py).
 extern "C" __global__ void adversarial_input(const REAL* __restrict__ g, const REAL* __restrict__ image,
                                              REAL* __restrict__ x_adv, REAL* __restrict__ ratio,

@@ -1,5 +1,5 @@
-// Shared by every tinyseg CUDA source. The loader (tinyseg/cuda/__init__.py) prepends
-// `#define REAL float` (or double) and this file; the CPU emulator (emulate.py) defines the CUDA
+// Shared by every tinyseg CUDA source. The loader (tinyseg/cuda/kernels.py) prepends
+// `#define REAL float` (or double) and this file; the CPU emulator (testing/emulate.py) defines the CUDA
 // keywords and DYN_SHARED itself before including the same text, so one source serves both.
 #ifndef DYN_SHARED
 // Dynamic shared memory as a typed pointer: one untyped extern array per kernel, so a source

@@ -7,7 +7,7 @@
 // Launch: grid (S, N), block (B) with B a power of two. Block (b, n) stages what every pixel of
 // image n needs (features, q, ...) in shared memory and computes the pixels
 // i = b B + threadIdx.x, then steps of S B. Weights w are (2, 2), w[2 m + l] for kernel m, label l.
-// tinyseg/functions/crf_fused.py launches them; tinyseg/functions/crf.py is the plain path and
+// tinyseg/cuda/crf.py launches them; tinyseg/functions/crf.py is the plain path and
 // the test oracle (tests/test_crf_fused.py).
 
 // K_m 1 for both kernels: k1 (N, 2, P). Shared: image (P), gy (H), gx (W).

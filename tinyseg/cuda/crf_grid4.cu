@@ -3,7 +3,7 @@
 //
 // Kernels (m = 0 contrast, m = 1 constant), on the 4-neighbours N(i) of pixel i:
 //   K_0 x_i = self_weight x_i + sum_{j in N(i)} e^{-(I_i - I_j)^2} x_j,   K_1 x_i = self_weight x_i + sum_{j in N(i)} x_j
-// Image gradient of a^T K_0 b (CRF note 4.4): sum_{j in N(i)} 2 (a_i b_j + a_j b_i) (I_j - I_i) e_ij.
+// Image gradient of a^T K_0 b (Grid4Kernel.image_vjp in tinyseg/functions/crf_kernels.py): sum_{j in N(i)} 2 (a_i b_j + a_j b_i) (I_j - I_i) e_ij.
 // Launch: grid (ceil(P / B), N), block (B). Weights w are (2, 2), w[2 m + l]. The plain path
 // (crf_kernels.Grid4Kernel) is the test oracle (tests/test_crf_fused.py).
 

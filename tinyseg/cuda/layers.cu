@@ -2,7 +2,7 @@
 // col2im (KH KW strided slice-adds), 2x2 max pooling (3 maximums forward, a dozen masked
 // copies backward), softmax cross-entropy (max, exp, sum, log, gather, ...) and tanh's backward.
 // Each is one thread per output element, with a grid-stride loop, so any grid size is correct.
-// tinyseg/functions/fused.py launches them; the plain paths are their test oracles
+// tinyseg/cuda/layers.py launches them; the plain paths are their test oracles
 // (tests/test_fused_layers.py).
 
 // col2im as a gather: pixel (n, c, h, w) of the unpadded image sums every column entry that

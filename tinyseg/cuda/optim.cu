@@ -2,7 +2,7 @@
 // parameter. Parameter k has sizes offsets[k + 1] - offsets[k] and lives at the device addresses
 // ptrs[k] (value), ptrs[K + k] (gradient), ptrs[2K + k] (first moment), ptrs[3K + k] (second).
 // Thread e finds its parameter by bisection in offsets. The arithmetic is optim.Adam's
-// (1 - beta computed in double by the caller). tinyseg/optim.py launches it; its NumPy path is
+// (1 - beta computed in double by the caller). tinyseg/cuda/optim.py launches it; tinyseg/optim.py is
 // the oracle (tests/test_optim_fused.py).
 extern "C" __global__ void adam_multi(const unsigned long long* __restrict__ ptrs, const long long* __restrict__ offsets,
                                       const int K, const REAL b1, const REAL one_minus_b1, const REAL b2,

@@ -17,8 +17,8 @@ from .prior import add_prior
 
 __all__ += ["add_prior", "col2im", "conv2d", "conv_transpose2d", "cross_entropy", "im2col", "l2_penalty",
             "log_softmax", "max_pool2d", "nll_loss", "softmax", "tanh"]
-from .crf import (crf_contraction_bound, crf_default_weights, crf_kernels, crf_spectral_radius, mean_field_crf,
-                  mean_field_crf_composite)
+from .crf import crf_contraction_bound, crf_default_weights, crf_kernels, crf_spectral_radius, mean_field_crf
+from .crf_composite import mean_field_crf_composite
 
 __all__ += ["crf_contraction_bound", "crf_default_weights", "crf_kernels", "crf_spectral_radius", "mean_field_crf",
             "mean_field_crf_composite"]

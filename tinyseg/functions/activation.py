@@ -15,11 +15,10 @@ import numpy as np
 from ..autodiff import Op, Tensor
 from ..backend import get_array_module
 from ..gradcheck import register_gradcheck
-from . import fused
 
 
 def _softmax(x: Any, axis: int) -> Any:
-    """Raw-array softmax with the max shift (shared by `softmax` and the fused `cross_entropy`)."""
+    """Raw-array softmax with the max shift (`softmax`, `cross_entropy`'s backward, the CRF's "prob" unary)."""
     xp = get_array_module(x)
     e = xp.exp(x - x.max(axis=axis, keepdims=True))
     e /= e.sum(axis=axis, keepdims=True)
@@ -27,7 +26,7 @@ def _softmax(x: Any, axis: int) -> Any:
 
 
 def _log_softmax(x: Any, axis: int) -> Any:
-    """Raw-array log_softmax by log-sum-exp."""
+    """Raw-array log_softmax by log-sum-exp (`log_softmax`, and `cross_entropy`)."""
     xp = get_array_module(x)
     z = x - x.max(axis=axis, keepdims=True)  # ≤ 0, max 0: exp cannot overflow, the sum is ≥ 1
     z -= xp.log(xp.exp(z).sum(axis=axis, keepdims=True))
@@ -40,8 +39,7 @@ class TanhOp(Op):
         return self.y
 
     def backward(self, gy: Any) -> Any:
-        gx = fused.tanh_backward(self.y, gy)  # GPU: one launch instead of three
-        return gx if gx is not None else gy * (1 - self.y * self.y)  # d tanh = 1 − tanh²: from the saved output
+        return gy * (1 - self.y * self.y)  # d tanh = 1 − tanh²: from the saved output
 
 
 class SoftmaxOp(Op):
@@ -62,14 +60,10 @@ class LogSoftmaxOp(Op):
         self.axis = axis
 
     def forward(self, x: Any) -> Any:
-        y = fused.log_softmax_forward(x, self.axis)  # GPU: one launch instead of six
-        self.y = y if y is not None else _log_softmax(x, self.axis)
+        self.y = _log_softmax(x, self.axis)
         return self.y
 
     def backward(self, gy: Any) -> Any:
-        gx = fused.log_softmax_backward(self.y, gy, self.axis)
-        if gx is not None:
-            return gx
         xp = get_array_module(gy)
         return gy - xp.exp(self.y) * gy.sum(axis=self.axis, keepdims=True)  # gy − softmax ⊙ Σ gy
 

@@ -46,12 +46,12 @@ def _check_inputs(op: str, x: Any, W: Any, b: Any, transposed: bool) -> tuple[in
 
 
 class Conv2dOp(Op):
-    """conv2d; `fast=False` forces the general im2col path (the test oracle of the 1×1-output path)."""
+    """conv2d; `flat=False` forces the general im2col path (the test oracle of the flat 1×1-output path)."""
 
-    def __init__(self, stride: IntPair = 1, pad: IntPair = 0, fast: bool = True) -> None:
+    def __init__(self, stride: IntPair = 1, pad: IntPair = 0, flat: bool = True) -> None:
         self.sh, self.sw = _pair(stride, "stride")
         self.ph, self.pw = _pair(pad, "pad")
-        self.fast = fast
+        self.allow_flat = flat
 
     def forward(self, x: Any, W: Any, b: Any = None) -> Any:
         C_in, C_out, KH, KW = _check_inputs("conv2d", x, W, b, transposed=False)
@@ -62,7 +62,7 @@ class Conv2dOp(Op):
         self.x_shape, self.W_shape, self.has_b = x.shape, W.shape, b is not None
         W2 = W.reshape(C_out, C_in * KH * KW)  # (C_out, K)
         self.W2 = W2
-        self.flat = self.fast and OH == 1 and OW == 1 and self.ph == 0 and self.pw == 0
+        self.flat = self.allow_flat and OH == 1 and OW == 1 and self.ph == 0 and self.pw == 0
         if self.flat:  # the kernel covers the input once (conv3 of Table 1): one (N, K) @ (K, C_out)
             xs = x if (H, Wd) == (KH, KW) else x[:, :, :KH, :KW]
             self.col = xs.reshape(N, C_in * KH * KW)  # (N, K)
@@ -132,12 +132,12 @@ def conv2d(x: Any, W: Any, b: Any = None, stride: IntPair = 1, pad: IntPair = 0)
 
 # ---------------------------------------------------------------- conv_transpose2d
 class ConvTranspose2dOp(Op):
-    """conv_transpose2d; `fast=False` forces the general col2im path (the oracle of the 1×1-input path)."""
+    """conv_transpose2d; `flat=False` forces the general col2im path (the oracle of the flat 1×1-input path)."""
 
-    def __init__(self, stride: IntPair = 1, pad: IntPair = 0, fast: bool = True) -> None:
+    def __init__(self, stride: IntPair = 1, pad: IntPair = 0, flat: bool = True) -> None:
         self.sh, self.sw = _pair(stride, "stride")
         self.ph, self.pw = _pair(pad, "pad")
-        self.fast = fast
+        self.allow_flat = flat
 
     def forward(self, x: Any, W: Any, b: Any = None) -> Any:
         C_in, C_out, KH, KW = _check_inputs("conv_transpose2d", x, W, b, transposed=True)
@@ -147,7 +147,7 @@ class ConvTranspose2dOp(Op):
             raise ValueError(f"conv_transpose2d: padding {(self.ph, self.pw)} leaves no output for a {KH}×{KW} kernel.")
         self.x, self.W2 = x, W.reshape(C_in, C_out * KH * KW)  # (C_in, C_out*KH*KW)
         self.y_shape, self.W_shape, self.has_b = (N, C_out, OH, OW), W.shape, b is not None
-        self.flat = self.fast and H == 1 and Wd == 1 and self.ph == 0 and self.pw == 0
+        self.flat = self.allow_flat and H == 1 and Wd == 1 and self.ph == 0 and self.pw == 0
         if self.flat:  # 1×1 input (the FCN's last layer): one (N, C_in) @ (C_in, C_out*KH*KW)
             y = (x.reshape(N, C_in) @ self.W2).reshape(N, C_out, KH, KW)  # (N, C_out*KH*KW) -> (N, C_out, KH, KW)
         else:
@@ -213,11 +213,12 @@ for _name, _x, _W, _s, _p in [
         ("stride2_pad1_odd", (2, 2, 7, 5), (3, 2, 3, 3), 2, 1),
         ("rect_kernel_stride_pair", (1, 3, 6, 7), (2, 3, 2, 3), (1, 2), (1, 0)),
         ("kernel_covers_input_1x1_output", (3, 4, 3, 3), (5, 4, 3, 3), 1, 0),
-        ("1x1_output_cropped", (2, 2, 4, 5), (3, 2, 3, 3), 2, 0)]:
+        ("stride2_last_rows_unused", (2, 2, 4, 5), (3, 2, 3, 3), 2, 0),  # 1×2 output; row 3 is in no window
+        ("flat_1x1_output_cropped", (2, 2, 4, 5), (3, 2, 3, 4), 2, 0)]:  # the flat path reads x[:, :, :3, :4]
     register_gradcheck(f"conv2d/{_name}", lambda x, W, b, s=_s, p=_p: conv2d(x, W, b, stride=s, pad=p),
                        lambda r, xs=_x, ws=_W: [_n(r, xs), _n(r, ws), _n(r, (ws[0],))], [Conv2dOp])
 register_gradcheck("conv2d/no_bias_general_path",
-                   lambda x, W: Conv2dOp(1, 0, fast=False)(x, W), lambda r: [_n(r, (2, 3, 3, 3)), _n(r, (2, 3, 3, 3))],
+                   lambda x, W: Conv2dOp(1, 0, flat=False)(x, W), lambda r: [_n(r, (2, 3, 3, 3)), _n(r, (2, 3, 3, 3))],
                    [Conv2dOp])
 for _name, _x, _W, _s, _p in [
         ("stride1", (2, 2, 3, 4), (2, 3, 3, 3), 1, 0),
@@ -226,5 +227,5 @@ for _name, _x, _W, _s, _p in [
         ("1x1_input_big_kernel", (3, 4, 1, 1), (4, 2, 6, 5), 1, 0)]:
     register_gradcheck(f"conv_transpose2d/{_name}", lambda x, W, b, s=_s, p=_p: conv_transpose2d(x, W, b, stride=s, pad=p),
                        lambda r, xs=_x, ws=_W: [_n(r, xs), _n(r, ws), _n(r, (ws[1],))], [ConvTranspose2dOp])
-register_gradcheck("conv_transpose2d/1x1_input_general_path", lambda x, W: ConvTranspose2dOp(1, 0, fast=False)(x, W),
+register_gradcheck("conv_transpose2d/1x1_input_general_path", lambda x, W: ConvTranspose2dOp(1, 0, flat=False)(x, W),
                    lambda r: [_n(r, (2, 3, 1, 1)), _n(r, (3, 2, 4, 4))], [ConvTranspose2dOp])

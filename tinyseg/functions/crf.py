@@ -1,33 +1,34 @@
 r"""The mean-field CRF unrolled as an RNN, with a hand-written backward   [ZX18 Eq. 2-5].
 
-`mean_field_crf` is one fused op (`MeanFieldCRFOp`) that runs T mean-field iterations and
+`mean_field_crf` is one op (`MeanFieldCRFOp`) that runs T mean-field iterations and
 backpropagates through all of them to the unaries, the weights and the image (through the
-image-dependent kernel, which adversarial training needs). `mean_field_crf_composite` computes
-the same thing from primitive ops with dense (N, P, P) kernels; it is the test oracle (and only
-meant for small images).
+image-dependent kernel, which adversarial training needs). `mean_field_crf_composite`
+(`tinyseg.functions.crf_composite`) computes the same thing from primitive ops with dense
+(N, P, P) kernels; it is the test oracle (and only meant for small images).
 
-Two labels make every step cheap (CRF note §3.2, §5): with $q = Q_{:,1}$,
-$KQ_{:,0} = K\mathbf 1 - Kq$, so one kernel application per kernel and iteration suffices, and
-$Q = \mathrm{softmax}(Z)$ is $q = \sigma(Z_1 - Z_0)$.
+Two labels make every step cheap: with $q = Q_{:,1}$, $KQ_{:,0} = K\mathbf 1 - Kq$, so one
+kernel application per kernel and iteration suffices, and $Q = \mathrm{softmax}(Z)$ is
+$q = \sigma(Z_1 - Z_0)$ (docs: lesson 03, "The library op and its backward").
+
+Names: `w[m, l]` is the weight of kernel m for label l; `H`, `W` are the image's height and width.
 
 See: lessons/03_crf.py, tests/test_crf.py.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
 from ..autodiff import Op, Tensor, as_tensor, is_grad_enabled
 from ..backend import get_array_module, is_cupy_array
 from ..gradcheck import register_gradcheck
-from . import arithmetic as A
-from . import crf_fused
+from .activation import _softmax
 from .crf_kernels import (GRAPHS, crf_contraction_bound, crf_default_weights, crf_kernels,  # noqa: F401  (re-exported)
                           crf_spectral_radius, gaussian_factor)
 
 UNARY_DOMAINS = ("logits", "prob")
-_CHUNK_BYTES = 16 * 2**20  # dense kernels built and iterated per chunk of this size (stays in L3)
+_CHUNK_BYTES = 16 * 2**20  # CPU dense kernels are built and iterated per chunk of this size (stays in L3)
 
 
 def _sigmoid(d: Any) -> tuple[Any, Any]:
@@ -38,68 +39,90 @@ def _sigmoid(d: Any) -> tuple[Any, Any]:
     return xp.where(d >= 0, r, e * r), e * r * r
 
 
+def per_label_weights(weights: Any) -> Any:
+    """(2,) one weight per kernel, or (2, 2) -> (2, 2) `w[m, l]`, kernel m and label l."""
+    xp = get_array_module(weights)
+    return weights if weights.ndim == 2 else xp.repeat(weights[:, None], 2, axis=1)  # (2,) -> (2, 2)
+
+
+class KernelChunks:
+    """The CRF's kernels for a batch, chunk by chunk: where `MeanFieldCRFOp` spends its memory.
+
+    Iterating yields ``(batch, kernels)``: a slice of the batch and `crf_kernels` for it. The GPU
+    (and the cheap grid4 stencils) take the whole batch as one chunk and, for the backward pass,
+    keep its kernels: memory is plentiful there, launches are not. Dense kernels on the CPU are
+    built per chunk of `_CHUNK_BYTES` in one reused buffer that stays in cache, and built again
+    when the backward pass iterates, instead of keeping 297 MB per batch of 29.
+
+    Args:
+        image: (N, 1, H, W) features.
+        graph: ``"dense"`` or ``"grid4"``.
+        include_self: keep the self pair.
+        keep: the kernels will be iterated again (the backward pass).
+    """
+
+    def __init__(self, image: Any, graph: str, include_self: bool, keep: bool) -> None:
+        xp = get_array_module(image)
+        N, P = image.shape[0], image.shape[-2] * image.shape[-1]
+        self.image, self.graph, self.include_self = image, graph, include_self
+        self.rebuild = graph == "dense" and not is_cupy_array(image)
+        size = max(1, min(N, _CHUNK_BYTES // (P * P * image.dtype.itemsize))) if self.rebuild else max(N, 1)
+        self.batches = [slice(n0, min(N, n0 + size)) for n0 in range(0, N, size)]
+        self.buf = xp.empty((size, P, P), dtype=image.dtype) if graph == "dense" else None
+        self.kept: list[Any] | None = None
+        self.keep = keep and not self.rebuild
+
+    def __iter__(self) -> Iterator[tuple[slice, list[Any]]]:
+        if self.kept is not None:
+            yield from zip(self.batches, self.kept)
+            return
+        kept = []
+        for batch in self.batches:
+            out = None if self.buf is None else self.buf[: batch.stop - batch.start]
+            ks = crf_kernels(self.image[batch], self.graph, self.include_self, out=out)
+            if self.keep:
+                kept.append(ks)
+            yield batch, ks
+        if self.keep:
+            self.kept = kept
+
+
 class MeanFieldCRFOp(Op):
-    """Fused T-step mean field; saves only the per-iteration q's, messages and the kernels."""
+    """T-step mean field; saves the per-iteration logit differences and messages."""
 
     def __init__(self, n_iter: int, graph: str, include_self: bool, unary_domain: str,
                  authors_self_message: bool, keep_kernels: bool) -> None:
         self.n_iter, self.graph, self.include_self = n_iter, graph, include_self
-        self.unary_domain, self.authors = unary_domain, authors_self_message
+        self.unary_domain, self.authors_self_message = unary_domain, authors_self_message
         self.keep_kernels = keep_kernels
 
     def forward(self, unary: Any, image: Any, weights: Any) -> Any:
         xp = get_array_module(unary)
         N, _, H, W = unary.shape
-        P = H * W
-        U = unary.reshape(N, 2, P)  # (N, 2, P)
+        U = unary.reshape(N, 2, H * W)  # (N, 2, P)
         if self.unary_domain == "prob":  # the paper's printed update: softmax probabilities as unary
-            e = xp.exp(U - U.max(axis=1, keepdims=True))
-            U = e / e.sum(axis=1, keepdims=True)
-        self.U = U
-        w = weights.astype(unary.dtype)
-        self.W = w if w.ndim == 2 else xp.repeat(w[:, None], 2, axis=1)  # (2,) -> (2, 2): (kernel, label)
-        img = image.astype(unary.dtype)  # (N, 1, H, W)
-        self.fused = self.n_iter > 0 and crf_fused.fused_available(unary, self.graph, self.authors)
-        if self.fused:  # GPU fast path: one hand-written kernel per iteration (crf_fused.py)
-            Z, state = crf_fused.crf_forward(U, img.reshape(N, H, W), self.W, self.n_iter, self.graph,
-                                             1.0 if self.include_self else 0.0)
-            self.state = state if self.keep_kernels else None
-            return Z.reshape(N, 2, H, W)  # (N, 2, P) -> (N, 2, H, W)
-        size = N
-        if self.graph == "dense" and not is_cupy_array(unary):
-            size = max(1, min(N, _CHUNK_BYTES // (P * P * unary.dtype.itemsize)))
-        # Dense kernels on the GPU: one (N, P, P) kernel kept for backward (memory is plentiful,
-        # launches are not). On the CPU: one reused chunk buffer that stays in cache, and the
-        # backward rebuilds each chunk's kernel instead of keeping 297 MB per batch of 29.
-        self.rebuild = self.graph == "dense" and not is_cupy_array(unary)
-        keep_all = self.keep_kernels and not self.rebuild
-        buf = None
-        if self.graph == "dense":
-            buf = xp.empty((N if keep_all else size, P, P), dtype=unary.dtype)
-        self.chunks, Z = [], xp.empty_like(U)
-        for n0 in range(0, N, size):
-            n1 = min(N, n0 + size)
-            out = None if buf is None else buf[n0:n1] if keep_all else buf[: n1 - n0]
-            ks = crf_kernels(img[n0:n1], self.graph, self.include_self, out=out)
-            Z[n0:n1], state = self._forward_chunk(U[n0:n1], ks)
+            U = _softmax(U, axis=1)
+        self.U, self.w = U, per_label_weights(weights.astype(unary.dtype))  # w (2, 2)
+        self.kernels = KernelChunks(image.astype(unary.dtype), self.graph, self.include_self, self.keep_kernels)
+        Z, self.saved = xp.empty_like(U), []
+        for batch, ks in self.kernels:
+            Z[batch], saved = self._forward_chunk(U[batch], ks)
             if self.keep_kernels:
-                self.chunks.append((n0, n1, None if self.rebuild else ks, state))
-        if self.keep_kernels and self.rebuild:
-            self.img, self.buf = img, buf
+                self.saved.append(saved)
         return Z.reshape(N, 2, H, W)  # (N, 2, P) -> (N, 2, H, W)
 
     # --8<-- [start:forward_chunk]
     def _forward_chunk(self, U: Any, ks: list[Any]) -> tuple[Any, Any]:
-        xp, W = get_array_module(U), self.W
+        xp, w = get_array_module(U), self.w
         k1 = [k.apply(xp.ones_like(U[:, 0])) for k in ks]  # K·1 per kernel, (n, P)
         z0, z1 = U[:, 0], U[:, 1]
         deltas, msgs = [], []
         for _ in range(self.n_iter):
             delta = z1 - z0
             q, _ = _sigmoid(delta)
-            s = [k1m * q if self.authors else k.apply(q) for k, k1m in zip(ks, k1)]  # A_m(:,1) = K_m q
-            z0 = U[:, 0] + sum(W[m, 0] * (k1[m] - s[m]) for m in range(2))  # A_m(:,0) = K_m 1 - K_m q
-            z1 = U[:, 1] + sum(W[m, 1] * s[m] for m in range(2))
+            s = [k1m * q if self.authors_self_message else k.apply(q) for k, k1m in zip(ks, k1)]  # K_m q
+            z0 = U[:, 0] + sum(w[m, 0] * (k1[m] - s[m]) for m in range(2))  # label 0's message: K_m 1 - K_m q
+            z1 = U[:, 1] + sum(w[m, 1] * s[m] for m in range(2))
             deltas.append(delta)
             msgs.append(s)
         return xp.stack([z0, z1], axis=1), (k1, deltas, msgs)
@@ -109,32 +132,34 @@ class MeanFieldCRFOp(Op):
         xp = get_array_module(gy)
         N, _, H, W = gy.shape
         need_image = self.inputs[1].requires_grad
-        gZ = gy.reshape(N, 2, -1)  # (N, 2, P)
-        gU, gW = xp.empty_like(gZ), xp.zeros((2, 2), dtype=gy.dtype)
+        gZ = gy.reshape(N, 2, H * W)  # (N, 2, P)
+        gU, gw = xp.empty_like(gZ), xp.zeros((2, 2), dtype=gy.dtype)
         gI = xp.zeros((N, H * W), dtype=gy.dtype) if need_image else None
-        if self.fused:
-            gU, gW, gI = crf_fused.crf_backward(gZ, self.state, need_image)
-        for n0, n1, ks, state in [] if self.fused else self.chunks:
-            if ks is None:  # rebuilt chunk by chunk in the forward's buffer (CPU dense)
-                ks = crf_kernels(self.img[n0:n1], self.graph, self.include_self, out=self.buf[: n1 - n0])
-            gU[n0:n1], gWc, gIc = self._backward_chunk(gZ[n0:n1], ks, state, need_image)
-            gW += gWc
+        for (batch, ks), saved in zip(self.kernels, self.saved):
+            gU[batch], gw_chunk, gI_chunk = self._backward_chunk(gZ[batch], ks, saved, need_image)
+            gw += gw_chunk
             if need_image:
-                gI[n0:n1] = gIc
+                gI[batch] = gI_chunk
+        return self._input_grads(gU, gw, gI, self.U)
+
+    def _input_grads(self, gU: Any, gw: Any, gI: Any, U: Any) -> tuple[Any, Any, Any]:
+        """From the gradients of U (N, 2, P), w (2, 2) and the features (N, P) to those of the inputs."""
+        N, _, H, W = self.inputs[0].shape
         if self.unary_domain == "prob":  # back through U = softmax(unary)
-            gU = self.U * (gU - (gU * self.U).sum(axis=1, keepdims=True))
-        gw = gW if self.inputs[2].ndim == 2 else gW.sum(axis=1)
+            gU = U * (gU - (gU * U).sum(axis=1, keepdims=True))
+        if self.inputs[2].ndim == 1:  # one weight per kernel: its gradient sums both labels
+            gw = gw.sum(axis=1)
         if gI is not None:
             gI = gI.reshape(N, 1, H, W).astype(self.inputs[1].dtype)  # (N, P) -> (N, 1, H, W)
         return gU.reshape(N, 2, H, W), gI, gw.astype(self.inputs[2].dtype)  # (N, 2, P) -> (N, 2, H, W)
 
     # --8<-- [start:backward_chunk]
-    def _backward_chunk(self, gZ: Any, ks: list[Any], state: Any, need_image: bool) -> tuple[Any, Any, Any]:
-        xp, W = get_array_module(gZ), self.W
-        k1, deltas, msgs = state
+    def _backward_chunk(self, gZ: Any, ks: list[Any], saved: Any, need_image: bool) -> tuple[Any, Any, Any]:
+        xp, w = get_array_module(gZ), self.w
+        k1, deltas, msgs = saved
         g0, g1 = gZ[:, 0], gZ[:, 1]
         gU0, gU1 = g0.copy(), g1.copy()
-        gW = xp.zeros((2, 2), dtype=gZ.dtype)
+        gw = xp.zeros((2, 2), dtype=gZ.dtype)
         gk1 = [xp.zeros_like(g0), xp.zeros_like(g0)]  # dL/d(K_m·1)
         gI = xp.zeros_like(g0) if need_image else None
         for t in reversed(range(self.n_iter)):
@@ -142,11 +167,11 @@ class MeanFieldCRFOp(Op):
             gq = 0
             for m, k in enumerate(ks):
                 s = msgs[t][m]
-                gW[m, 0] += xp.sum(g0 * (k1[m] - s))
-                gW[m, 1] += xp.sum(g1 * s)
-                gs = W[m, 1] * g1 - W[m, 0] * g0  # dL/d(K_m q): both labels' messages depend on q
-                gk1[m] += W[m, 0] * g0
-                if self.authors:  # message q ⊙ (K·1): diagonal in q
+                gw[m, 0] += xp.sum(g0 * (k1[m] - s))
+                gw[m, 1] += xp.sum(g1 * s)
+                gs = w[m, 1] * g1 - w[m, 0] * g0  # dL/d(K_m q): both labels' messages depend on q
+                gk1[m] += w[m, 0] * g0
+                if self.authors_self_message:  # message q ⊙ (K·1): diagonal in q
                     gq = gq + k1[m] * gs
                     gk1[m] += gs * q
                 else:
@@ -162,7 +187,7 @@ class MeanFieldCRFOp(Op):
             for m, k in enumerate(ks):
                 if k.depends_on_image:  # the K·1 term, as the pair (dL/dK1, 1)
                     gI += k.image_vjp(gk1[m], xp.ones_like(g0), kb=k1[m])
-        return xp.stack([gU0, gU1], axis=1), gW, gI
+        return xp.stack([gU0, gU1], axis=1), gw, gI
     # --8<-- [end:backward_chunk]
 
 
@@ -194,7 +219,7 @@ def mean_field_crf(unary: Any, image: Any, weights: Any, n_iter: int = 5, graph:
     $$Z_t = U + \sum_m w_m\,K^{(m)}Q^{(t-1)},\qquad Q^{(t)}=\mathrm{softmax}(Z_t),$$
 
     which equals the Potts update $U-\sum_m w_m K^{(m)}Q^{(t-1)}(\mathbf 1\mathbf 1^\top-I)$ up
-    to a per-pixel constant (CRF note §3.2). Per-label weights $w_{m,l}$ multiply the message
+    to a per-pixel constant (docs: lesson 03, "The math"; tests/test_crf.py checks both forms). Per-label weights $w_{m,l}$ multiply the message
     of label $l$. Kernels: see `crf_kernels` (dense: intensity $e^{-(I_i-I_j)^2/2}/(P-1)$ and
     position $\tfrac12e^{-\|p_i-p_j\|^2}$; grid4: contrast $e^{-(I_i-I_j)^2}$ and constant on
     4-neighbours). Softmax via log-sum-exp, no clipping.
@@ -210,12 +235,13 @@ def mean_field_crf(unary: Any, image: Any, weights: Any, n_iter: int = 5, graph:
         unary_domain: ``"logits"`` ($U$ = unary) or ``"prob"`` ($U$ = softmax(unary), the
             paper's printed update).
         authors_self_message: use the authors' message $Q\odot(K\mathbf 1)$ instead of $KQ$
-            (their TF code passes no messages between pixels, note §1.3).
+            (their TF code passes no messages between pixels; docs: the paper page).
     Returns:
         $Z_T$, (N, 2, H, W) logits; $Q_T$ = softmax($Z_T$) over axis 1.
 
-    Gradient: hand-written reverse pass through all T iterations (note §4) to the unary, the
-    weights and the image (filter-only form §4.3 for dense, edge form §4.4 for grid4).
+    Gradient: hand-written reverse pass through all T iterations to the unary, the weights and
+    the image (through `crf_kernels`' ``image_vjp``; docs: lesson 03, "The library op and its
+    backward"; checked against finite differences and `mean_field_crf_composite` in tests/test_crf.py).
 
     See: lessons/03_crf.py, tests/test_crf.py.
     """
@@ -224,80 +250,6 @@ def mean_field_crf(unary: Any, image: Any, weights: Any, n_iter: int = 5, graph:
     keep = is_grad_enabled() and any(t.requires_grad for t in (unary, image, weights))
     return MeanFieldCRFOp(int(n_iter), graph, include_self, unary_domain, authors_self_message, keep)(
         unary, image, weights)
-
-
-def _softmax_last(z: Tensor) -> Tensor:
-    """Softmax over the last axis from primitives; the shift is a constant (softmax ignores it)."""
-    e = A.exp(A.sub(z, z.data.max(axis=-1, keepdims=True)))
-    return A.div(e, A.sum(e, axis=-1, keepdims=True))
-
-
-def _dense_kernels(image: Tensor, graph: str, include_self: bool) -> list[Any]:
-    """Brute-force (N, P, P) / (P, P) kernels from primitives; the image ones stay differentiable."""
-    xp = get_array_module(image.data)
-    N, _, H, W = image.shape
-    P, dtype = H * W, image.dtype
-    eye = xp.eye(P, dtype=dtype)
-    keep = eye if include_self else 0 * eye
-    diff = A.sub(A.reshape(image, (N, P, 1)), A.reshape(image, (N, 1, P)))  # (N, P, P)
-    sq = A.mul(diff, diff)
-    if graph == "dense":
-        kint = A.mul(A.exp(A.mul(sq, xp.asarray(-0.5, dtype))), (1 - eye + keep) / (P - 1))
-        kpos = 0.5 * xp.kron(gaussian_factor(H, xp, dtype), gaussian_factor(W, xp, dtype)) * (1 - eye + keep)
-        return [kint, kpos]
-    y, x = xp.divmod(xp.arange(P), W)
-    adj = ((xp.abs(y[:, None] - y[None, :]) + xp.abs(x[:, None] - x[None, :])) == 1).astype(dtype)  # (P, P)
-    return [A.add(A.mul(A.exp(A.neg(sq)), adj), keep), adj + keep]
-
-
-def mean_field_crf_composite(unary: Any, image: Any, weights: Any, n_iter: int = 5, graph: str = "dense",
-                             include_self: bool = False, unary_domain: str = "logits",
-                             authors_self_message: bool = False, compatibility: str = "attractive") -> Tensor:
-    r"""`mean_field_crf` built from primitive ops with brute-force dense kernels (the test oracle).
-
-    Uses the full $Q$ (no $q$ trick), (N, P, P) kernels (so small images only) and, with
-    ``compatibility="potts"``, the literal Potts update $Z = U - \big(\sum_m w_mK^{(m)}Q\big)\mu^\top$,
-    $\mu=\mathbf 1\mathbf 1^\top-I$, whose logits differ from the attractive form by a per-pixel
-    constant.
-
-    Args:
-        unary: as in `mean_field_crf`.
-        image: as in `mean_field_crf`.
-        weights: as in `mean_field_crf`.
-        n_iter: as in `mean_field_crf`.
-        graph: as in `mean_field_crf`.
-        include_self: as in `mean_field_crf`.
-        unary_domain: as in `mean_field_crf`.
-        authors_self_message: as in `mean_field_crf`.
-        compatibility: ``"attractive"`` ($Z = U + B$) or ``"potts"`` ($Z = U - B\mu^\top$).
-
-    Returns:
-        $Z_T$, (N, 2, H, W). Gradient: by autodiff through the primitives.
-
-    See: lessons/03_crf.py, tests/test_crf.py.
-    """
-    unary, image, weights = as_tensor(unary), as_tensor(image), as_tensor(weights)
-    _check(unary, image, weights, n_iter, graph, unary_domain)
-    xp = get_array_module(unary.data)
-    N, _, H, W = unary.shape
-    U = A.transpose(A.reshape(unary, (N, 2, H * W)), (0, 2, 1))  # (N, P, 2)
-    if unary_domain == "prob":
-        U = _softmax_last(U)
-    ks = _dense_kernels(image, graph, include_self)
-    Z, Q = U, _softmax_last(U)
-    for _ in range(n_iter):
-        B = None  # (no Python scalars: Op.__call__ would make them NumPy arrays next to CuPy ones)
-        for m, K in enumerate(ks):
-            msg = A.mul(Q, A.matmul(K, xp.ones((N, H * W, 1), unary.dtype))) if authors_self_message \
-                else A.matmul(K, Q)  # (N, P, 2)
-            term = A.mul(msg, A.getitem(weights, m))  # w_m scalar, or (2,) over labels
-            B = term if B is None else A.add(B, term)
-        if compatibility == "potts":
-            Z = A.sub(U, A.matmul(B, xp.ones((2, 2), unary.dtype) - xp.eye(2, dtype=unary.dtype)))  # μ symmetric
-        else:
-            Z = A.add(U, B)
-        Q = _softmax_last(Z)
-    return A.reshape(A.transpose(Z, (0, 2, 1)), (N, 2, H, W))  # (N, P, 2) -> (N, 2, H, W)
 
 
 # ---------------------------------------------------------------- gradient-check cases

@@ -16,10 +16,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .._hooks import dispatch
 from ..autodiff import Op, Tensor
 from ..backend import get_array_module
 from ..gradcheck import register_gradcheck
-from . import fused
 
 IntPair = int | Sequence[int]
 
@@ -64,9 +64,11 @@ def _im2col(x: Any, KH: int, KW: int, sh: int, sw: int, ph: int, pw: int) -> Any
 
 def _col2im(col: Any, x_shape: Sequence[int], KH: int, KW: int, sh: int, sw: int, ph: int, pw: int) -> Any:
     """(N, C·KH·KW, OH·OW) -> (N, C, H, W): add every column back into its window (adjoint of `_im2col`)."""
-    x = fused.col2im(col, tuple(x_shape), KH, KW, sh, sw, ph, pw)  # GPU: one launch instead of a loop
-    if x is not None:
-        return x
+    return dispatch(None, "col2im", _add_columns, col, tuple(x_shape), KH, KW, sh, sw, ph, pw)  # a GPU may gather
+
+
+def _add_columns(col: Any, x_shape: tuple, KH: int, KW: int, sh: int, sw: int, ph: int, pw: int) -> Any:
+    """`_col2im` by strided slice-adds, never a loop over pixels."""
     xp = get_array_module(col)
     N, C, H, W = x_shape
     Hp, Wp = H + 2 * ph, W + 2 * pw

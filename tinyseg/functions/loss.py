@@ -21,7 +21,7 @@ import numpy as np
 from ..autodiff import Op, Tensor
 from ..backend import get_array_module
 from ..gradcheck import register_gradcheck
-from . import fused
+from .activation import _log_softmax, _softmax
 
 
 def _check_target(x: Any, target: Any, op: str, values: bool = True) -> None:
@@ -74,22 +74,13 @@ class CrossEntropyOp(Op):
     def forward(self, logits: Any, target: Any) -> Any:
         _check_target(logits, target, "cross_entropy", values=self.check_labels)
         xp = get_array_module(logits)
-        self.target, self.count = target, target.size
-        self.fast = fused.softmax_xent_forward(logits, target)  # GPU: one launch and a sum
-        if self.fast is not None:
-            self.logits = logits
-            return self.fast
-        # The same arithmetic as log_softmax / softmax, so the value and gradient match them exactly.
-        z = logits - logits.max(axis=1, keepdims=True)  # (N, C, *S)
-        self.e = xp.exp(z)
-        self.se = self.e.sum(axis=1, keepdims=True)  # (N, 1, *S)
-        picked = xp.take_along_axis(z, target[:, None], axis=1)  # (N, 1, *S)
-        return xp.asarray((xp.log(self.se) - picked).sum() / self.count, dtype=logits.dtype)
+        self.logits, self.target, self.count = logits, target, target.size
+        logp = _log_softmax(logits, axis=1)  # (N, C, *S): the value equals nll_loss(log_softmax(logits))
+        picked = xp.take_along_axis(logp, target[:, None], axis=1)  # (N, 1, *S)
+        return xp.asarray(-picked.sum() / self.count, dtype=logits.dtype)
 
     def backward(self, gy: Any) -> tuple[Any, None]:
-        if self.fast is not None:
-            return fused.softmax_xent_backward(self.logits, self.target, gy), None
-        p = self.e / self.se  # softmax(logits)
+        p = _softmax(self.logits, axis=1)  # exactly softmax(logits)
         return (p - _onehot(self.target, p.shape[1], p.dtype)) / self.count * gy, None
 # --8<-- [end:cross_entropy]
 
@@ -161,7 +152,7 @@ def l2_penalty(params: Sequence[Any], lam: float) -> Tensor:
     $$
 
     Args:
-        params: a non-empty sequence of tensors (e.g. the CRF weights, DESIGN `--l2-scope crf`).
+        params: a non-empty sequence of tensors (e.g. the CRF weights, as ``--l2-scope crf`` trains).
         lam: λ ≥ 0.
     Returns:
         A 0-d tensor in the first parameter's dtype.

@@ -4,7 +4,7 @@ The 2×2 stride-2 case (the only one the paper uses) has its own path: the four 
 window are four strided views ``x[:, :, di::2, dj::2]`` — the entries ``[:, :, :, di, :, dj]`` of
 the reshape ``(N, C, H/2, 2, W/2, 2)`` — and the max is three element-wise `maximum`s (a reduction
 over the two strided axes is ~40× slower in NumPy). Other kernel sizes and strides take the
-general path (a strided window view and an argmax), which is also the fast path's test oracle.
+general path (a strided window view and an argmax), which is also the 2×2 path's test oracle.
 
 Tie rule: the gradient of a window goes to the FIRST maximal pixel in row-major window order
 (top-left, top-right, bottom-left, bottom-right for 2×2), on both paths.
@@ -20,17 +20,16 @@ import numpy as np
 from ..autodiff import Op, Tensor
 from ..backend import get_array_module
 from ..gradcheck import register_gradcheck
-from . import fused
 
 
 class MaxPool2dOp(Op):
-    """max_pool2d; `fast=False` forces the general window path (the oracle of the 2×2 path)."""
+    """max_pool2d; `pool2x2=False` forces the general window path (the oracle of the 2×2 path)."""
 
-    def __init__(self, kernel_size: int = 2, stride: int = 2, fast: bool = True) -> None:
+    def __init__(self, kernel_size: int = 2, stride: int = 2, pool2x2: bool = True) -> None:
         for name, v in (("kernel_size", kernel_size), ("stride", stride)):
             if not isinstance(v, (int, np.integer)) or v < 1:
                 raise ValueError(f"max_pool2d: {name} must be a positive int, got {v!r}.")
-        self.k, self.s, self.fast = int(kernel_size), int(stride), fast
+        self.k, self.s, self.allow_pool2x2 = int(kernel_size), int(stride), pool2x2
 
     def forward(self, x: Any) -> Any:
         if x.ndim != 4:
@@ -42,12 +41,8 @@ class MaxPool2dOp(Op):
         xp = get_array_module(x)
         OH, OW = (H - k) // s + 1, (W - k) // s + 1  # floor: an odd last row/column is dropped
         self.x, self.out_hw = x, (OH, OW)
-        self.two = self.fast and k == 2 and s == 2
-        fast = fused.maxpool2x2_forward(x) if self.two else None  # GPU: one launch, saves the argmax
-        self.arg2 = None if fast is None else fast[1]
-        if fast is not None:
-            return fast[0]
-        if self.two:
+        self.pool2x2 = self.allow_pool2x2 and k == 2 and s == 2
+        if self.pool2x2:
             # x[:, :, di:2OH:2, dj:2OW:2] == x.reshape(N, C, OH, 2, OW, 2)[:, :, :, di, :, dj] (no copy, also when cropped)
             q = [x[:, :, di:2 * OH:2, dj:2 * OW:2] for di in (0, 1) for dj in (0, 1)]  # 4 × (N, C, OH, OW)
             self.y = xp.maximum(xp.maximum(q[0], q[1]), xp.maximum(q[2], q[3]))
@@ -62,10 +57,8 @@ class MaxPool2dOp(Op):
     def backward(self, gy: Any) -> Any:
         xp = get_array_module(gy)
         x, (OH, OW), k, s = self.x, self.out_hw, self.k, self.s
-        if self.arg2 is not None:
-            return fused.maxpool2x2_backward(gy, self.arg2, x.shape)
         gx = xp.zeros(x.shape, dtype=gy.dtype)
-        if self.two:
+        if self.pool2x2:
             taken = None  # windows whose gradient went to an earlier position (first-max tie rule)
             for di, dj in ((0, 0), (0, 1), (1, 0), (1, 1)):
                 if taken is None:
@@ -118,5 +111,5 @@ register_gradcheck("max_pool2d/2x2_odd_sizes_floor", lambda x: max_pool2d(x), la
                    [MaxPool2dOp])
 register_gradcheck("max_pool2d/3x3_stride2_overlapping", lambda x: max_pool2d(x, 3, 2),
                    lambda r: [_distinct(r, 2, 2, 7, 6)], [MaxPool2dOp])
-register_gradcheck("max_pool2d/2x2_general_path", lambda x: MaxPool2dOp(2, 2, fast=False)(x),
+register_gradcheck("max_pool2d/2x2_general_path", lambda x: MaxPool2dOp(2, 2, pool2x2=False)(x),
                    lambda r: [_distinct(r, 1, 2, 5, 7)], [MaxPool2dOp])

@@ -1,0 +1,157 @@
+"""The registry of GPU fast paths: which override runs instead of which plain code, and when.
+
+A fast path is registered for a target — an `Op` subclass, an optimizer class, or the name of a
+helper (``"col2im"``, ``"adversarial_input"``) — with the methods it overrides:
+
+    register(MaxPool2dOp, name="maxpool2x2", forward=pool_forward, backward=pool_backward)
+    register("col2im", name="col2im", call=col2im_gather)
+
+An override of a method of an object is called as ``fn(obj, record, *args)``; an override of a
+helper as ``fn(*args)``. It returns the result, or ``NotImplemented`` to decline: then the next
+override registered for the same method is asked, and finally the plain code runs.
+
+``record`` is the one place where a fast path keeps what it needs between calls (the argmax of a
+pooling forward for its backward, Adam's pointer table across steps): a `Record` the registry
+attaches to the object as ``obj.kernel_state``. The op's own attributes stay those of the plain
+code. A backward override finds its forward's state there, or nothing when its forward declined.
+
+An override runs only when all of these hold:
+
+* its fast path is switched on: ``TINYSEG_FUSED=1`` turns on every one, ``TINYSEG_FUSED=0`` none,
+  and unset only those in `VERIFIED` (`fused` switches in code);
+* the first array argument lives where kernels run (``device="cupy"``: a CuPy array, or a NumPy
+  array while a host compiler is installed, see `tinyseg.cuda.testing.emulated`);
+* its dtype is one of ``dtypes``.
+
+`install` plugs `overrides` into `tinyseg._hooks`, the one dispatch point of the teaching code.
+
+See: tinyseg/_hooks.py, tests/test_cuda_registry.py.
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from .. import _hooks
+from .kernels import compiler_for
+
+VERIFIED: dict[str, dict[str, str]] = {
+    "adam": {
+        "what": "tests/test_gpu_parity.py::test_fused_adam_on_cupy_matches_the_numpy_update, after the fix "
+                "that passes 1 - beta in double (the first run on this GPU had caught the float32 error)",
+        "command": "pytest tests/test_gpu_parity.py tests/test_optim.py  (79 passed)",
+        "gpu": "NVIDIA H100 80GB HBM3, driver 580.159.04, CUDA runtime 13.2, CuPy 14.2.0",
+        "date": "2026-11-26",
+        "record": "benchmarks/RESULTS.md, Training step (GPU), second run",
+    },
+}
+"""Fast paths that passed their tests on real hardware: name -> the record of that run."""
+_MODES = {"0": "none", "1": "all"}
+_state = {"mode": _MODES.get(os.environ.get("TINYSEG_FUSED", ""), "verified")}
+
+
+class Record(SimpleNamespace):
+    """What the fast paths of one object keep between calls (``obj.kernel_state``)."""
+
+
+@dataclass(frozen=True)
+class FastPath:
+    """One registered fast path: its name (the key of `VERIFIED`), where it applies, its overrides."""
+
+    name: str
+    target: Any
+    device: str
+    dtypes: tuple[np.dtype, ...]
+    methods: dict[str, Callable[..., Any]]
+
+
+_table: dict[tuple[Any, str], list[FastPath]] = {}  # (class or None, method) -> fast paths, in order
+FAST_PATHS: dict[str, FastPath] = {}
+"""Every registered fast path by name."""
+
+
+def register(target: type | str, device: str = "cupy", dtypes: tuple = (np.float32, np.float64), *,
+             name: str, **methods: Callable[..., Any]) -> FastPath:
+    """Install overrides of `target`'s methods (or of the helper named `target`).
+
+    Args:
+        target: an `Op` subclass or optimizer class (methods ``forward``, ``backward``, ``update``),
+            or a helper's name (method ``call``).
+        device: where the override runs; only ``"cupy"`` (GPU, or NumPy through a host compiler).
+        dtypes: the dtypes of the first array argument it takes.
+        name: the fast path's name, as `VERIFIED` and `enabled` know it.
+        **methods: the overrides, by method name.
+    Returns:
+        The registered `FastPath`.
+    """
+    if device != "cupy":
+        raise ValueError(f"unknown device {device!r}: fast paths run on 'cupy'")
+    if name in FAST_PATHS:
+        raise ValueError(f"a fast path named {name!r} is already registered")
+    owner, renamed = (None, {target: methods["call"]}) if isinstance(target, str) else (target, methods)
+    path = FastPath(name, target, device, tuple(np.dtype(d) for d in dtypes), renamed)
+    for method in renamed:
+        _table.setdefault((owner, method), []).append(path)
+    FAST_PATHS[name] = path
+    return path
+
+
+def enabled(name: str) -> bool:
+    """True when fast path `name` may run (``TINYSEG_FUSED``, `fused`, `VERIFIED`)."""
+    mode = _state["mode"]
+    return mode == "all" or (mode == "verified" and name in VERIFIED)
+
+
+@contextmanager
+def fused(on: bool | None) -> Iterator[None]:
+    """Inside the block: every fast path on (True), none (False), or only the verified ones (None)."""
+    old = _state["mode"]
+    _state["mode"] = "verified" if on is None else "all" if on else "none"
+    try:
+        yield
+    finally:
+        _state["mode"] = old
+
+
+def _first_array(args: tuple) -> Any:
+    for a in args:
+        while isinstance(a, (list, tuple)) and a:
+            a = a[0]
+        if hasattr(a, "dtype") and hasattr(a, "shape"):
+            return a
+    return None
+
+
+def overrides(target: Any, method: str, args: tuple) -> Any:
+    """The `tinyseg._hooks` overrider: run the first applicable override, or return NotImplemented."""
+    helper = isinstance(target, type(None))
+    paths = _table.get((None, method) if helper else (type(target), method))
+    if not paths or _state["mode"] == "none":
+        return NotImplemented
+    like = _first_array(args)
+    if like is None or compiler_for(like) is None:
+        return NotImplemented
+    for path in paths:
+        if not enabled(path.name) or like.dtype not in path.dtypes:
+            continue
+        fn = path.methods[method]
+        if helper:
+            out = fn(*args)
+        else:
+            record = target.__dict__.get("kernel_state")
+            if record is None:
+                record = target.kernel_state = Record()
+            out = fn(target, record, *args)
+        if out is not NotImplemented:
+            return out
+    return NotImplemented
+
+
+def install() -> None:
+    """Make `overrides` the overrider of `tinyseg._hooks.dispatch`."""
+    _hooks.install(overrides)
