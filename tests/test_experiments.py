@@ -45,7 +45,7 @@ def test_table2_fast_runs_all_eight_variants_end_to_end(tmp_path: Path, tmp_cach
 
 def test_table2_rejects_unknown_variants(tmp_path: Path, capsys) -> None:  # noqa: ANN001
     assert main(["table2", "--variants", "fcn", "unet", "--out", str(tmp_path)]) == 2
-    assert "valid variants" in capsys.readouterr().err
+    assert "variant='unet' is not allowed" in capsys.readouterr().err
 
 
 def test_markdown_labels_the_papers_column_by_dataset() -> None:

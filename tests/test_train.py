@@ -2,6 +2,7 @@
 safety, load_run / predict, and the train / evaluate / segment commands with bad input."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -11,7 +12,10 @@ import pytest
 import tinyseg as ts
 from tinyseg.cli import main
 from tinyseg.experiments import fast_subset
-from tinyseg.train import Trainer, TrainConfig, fit, load_run
+from tinyseg.config import TrainConfig
+from tinyseg.data import Split
+from tinyseg.runs import load_run
+from tinyseg.train import Trainer, fit
 
 
 @pytest.fixture(scope="module")
@@ -85,11 +89,11 @@ def test_interrupted_run_leaves_intact_files_and_resumes(tmp_path: Path, small_d
     calls = {"n": 0}
     original = Trainer.run_epoch
 
-    def flaky(self):  # noqa: ANN001, ANN202
+    def flaky(self, **kwargs):  # noqa: ANN001, ANN003, ANN202
         calls["n"] += 1
         if calls["n"] == 2:
             raise KeyboardInterrupt
-        return original(self)
+        return original(self, **kwargs)
 
     monkeypatch.setattr(Trainer, "run_epoch", flaky)
     with pytest.raises(KeyboardInterrupt):
@@ -134,7 +138,7 @@ def test_predict_rejects_bad_images(tmp_path: Path, small_ds) -> None:  # noqa: 
 
 
 def test_bad_configurations_give_clear_errors(small_ds) -> None:  # noqa: ANN001
-    with pytest.raises(ValueError, match="valid variants"):
+    with pytest.raises(ValueError, match="variant='unet' is not allowed; use one of: fcn, adv_fcn"):
         _cfg(variant="unet").validate()
     with pytest.raises(ValueError, match="eps"):
         _cfg(eps=-0.1).validate()
@@ -144,7 +148,7 @@ def test_bad_configurations_give_clear_errors(small_ds) -> None:  # noqa: ANN001
 
 def test_cli_errors_exit_2_with_a_message(tmp_path: Path, capsys, tmp_cache) -> None:  # noqa: ANN001
     assert main(["train", "--variant", "unet", "--out", str(tmp_path / "x")]) == 2
-    assert "valid variants" in capsys.readouterr().err
+    assert "variant='unet' is not allowed" in capsys.readouterr().err
     assert main(["train", "--eps", "0", "--out", str(tmp_path / "x")]) == 2
     assert "eps" in capsys.readouterr().err
     assert main(["train", "--data", "nosuch:thing", "--out", str(tmp_path / "x")]) == 2
@@ -198,19 +202,17 @@ def test_evaluate_on_other_data_writes_its_own_file_and_keeps_metrics_json(tmp_p
 
 
 def test_training_data_with_nan_or_bad_labels_is_refused(tmp_path: Path, small_ds) -> None:  # noqa: ANN001
-    from tinyseg.experiments import _Data, _Split
-
     tr = small_ds.train
     bad_x = tr.images.copy()
     bad_x[0, 0, 5, 5] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         fit(_cfg(epochs=1), tmp_path / "a", quiet=True,
-            dataset=_Data(_Split(bad_x, tr.labels, []), small_ds.val, small_ds.test, "inbreast"))
+            dataset=dataclasses.replace(small_ds, train=Split(bad_x, tr.labels, tr.meta)))
     bad_y = tr.labels.copy()
     bad_y[0, 0, 0] = 2
     with pytest.raises(ValueError, match="0 or 1"):
         fit(_cfg(epochs=1), tmp_path / "b", quiet=True,
-            dataset=_Data(_Split(tr.images, bad_y, []), small_ds.val, small_ds.test, "inbreast"))
+            dataset=dataclasses.replace(small_ds, train=Split(tr.images, bad_y, tr.meta)))
     assert not (tmp_path / "a" / "config.json").exists(), "a refused run writes nothing"
 
 

@@ -9,7 +9,7 @@ Importing tinyseg needs neither CuPy, a GPU nor pydicom.
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 from . import functions
 from . import functions as F
@@ -19,9 +19,13 @@ from . import utils
 from .gradcheck import GRADCHECK_CASES, check_backward, register_gradcheck
 from . import adversarial, metrics, models, nn, optim  # noqa: E402  (after the ops they build on)
 from .models import VARIANTS, build_model  # noqa: E402
-from .train import Run, TrainConfig, fit, load_run  # noqa: E402
+from .config import TrainConfig  # noqa: E402
+from .errors import UserError  # noqa: E402
+from .runs import Run, load_run  # noqa: E402
+from .train import fit  # noqa: E402
 
-__all__ = ["F", "GRADCHECK_CASES", "Op", "Parameter", "Run", "Tensor", "TrainConfig", "VARIANTS", "__version__",
+__all__ = ["F", "GRADCHECK_CASES", "Op", "Parameter", "Run", "Tensor", "TrainConfig", "UserError", "VARIANTS",
+           "__version__",
            "adversarial", "as_numpy", "as_tensor", "build_model", "fit", "load_run", "metrics", "models", "nn",
            "optim",
            "check_backward", "functions", "get_array_module", "gpu_available", "is_grad_enabled", "no_grad",

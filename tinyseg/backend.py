@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import GPUUnavailableError, OptionError
+
 _GPU_HELP = (
     "Install CuPy for your CUDA version: `pip install -e \".[gpu]\"` (CUDA 13, cupy-cuda13x) or "
     "`pip install -e \".[gpu-cuda12]\"` (CUDA 12, cupy-cuda12x), on a machine with an NVIDIA GPU."
@@ -47,13 +49,20 @@ def cupy_module() -> ModuleType:
     """Return the cupy module, or raise a RuntimeError that says how to get one."""
     cp = _import_cupy()
     if cp is None:
-        raise RuntimeError(f"No usable GPU: CuPy is not installed or sees no CUDA device. {_GPU_HELP}")
+        raise GPUUnavailableError(f"No usable GPU: CuPy is not installed or sees no CUDA device. {_GPU_HELP}")
     return cp
 
 
 def is_cupy_array(x: Any) -> bool:
     """True when `x` is a cupy.ndarray (without importing CuPy when nothing could be one)."""
     return type(x).__module__.startswith("cupy")
+
+
+def _array_of(x: Any) -> Any:
+    """`x` when it is an array (or a NumPy scalar), else its `.data` (a Tensor's array), else `x`."""
+    if isinstance(x, (np.ndarray, np.generic)) or is_cupy_array(x):
+        return x
+    return getattr(x, "data", x)
 
 
 def get_array_module(*xs: Any) -> ModuleType:
@@ -63,8 +72,7 @@ def get_array_module(*xs: Any) -> ModuleType:
     Mixing NumPy and CuPy arrays raises a ValueError naming the fix.
     """
     kinds = set()
-    for x in xs:
-        x = getattr(x, "data", x) if type(x).__name__ in ("Tensor", "Parameter") else x
+    for x in map(_array_of, xs):
         if is_cupy_array(x):
             kinds.add("cupy")
         elif isinstance(x, np.ndarray):
@@ -89,7 +97,7 @@ def normalize_device(device: str) -> str:
         return "gpu"
     if d == "cpu":
         return "cpu"
-    raise ValueError(f"Unknown device {device!r}: use 'cpu', 'gpu' or 'auto'.")
+    raise OptionError(f"Unknown device {device!r}: use 'cpu', 'gpu' or 'auto'.")
 
 
 def to_device(x: Any, device: str) -> Any:
@@ -102,12 +110,7 @@ def to_device(x: Any, device: str) -> Any:
 
 def as_numpy(x: Any) -> np.ndarray:
     """Return `x` as a NumPy array, copying it from the GPU when needed."""
-    x = getattr(x, "data", x) if type(x).__name__ in ("Tensor", "Parameter") else x
+    x = _array_of(x)
     if is_cupy_array(x):
         return x.get()
     return np.asarray(x)
-
-
-def device_of(x: Any) -> str:
-    """'gpu' for a CuPy array, 'cpu' otherwise."""
-    return "gpu" if is_cupy_array(getattr(x, "data", x)) else "cpu"

@@ -1,8 +1,9 @@
 """The `tinyseg` command.
 
 Each subcommand lives in its own module under `tinyseg/commands/` with ``HELP`` (one line),
-``add_arguments(parser)`` and ``run(args) -> int``; `COMMANDS` lists them and they are imported
-only when needed, so `tinyseg --help` stays fast and works without optional dependencies.
+``add_arguments(parser)`` and ``run(args) -> int``. A mistake the user can fix (a `UserError`,
+a missing file, an existing run) is printed as one line and exits with status 2; anything else
+is a bug in tinyseg and keeps its traceback.
 """
 from __future__ import annotations
 
@@ -11,37 +12,25 @@ import importlib
 import sys
 from typing import Sequence
 
-from . import __version__
+from ._version import __version__
+from .errors import UserError
 
-# name -> module under tinyseg.commands; a module that does not exist yet is simply not offered.
-COMMANDS: dict[str, str] = {
-    "train": "train",
-    "evaluate": "evaluate",
-    "segment": "segment",
-    "table2": "table2",
-    "phantom": "phantom",
-}
+COMMANDS = ("train", "evaluate", "segment", "table2", "phantom")  # modules of tinyseg.commands
 
-
-def _load(name: str):  # noqa: ANN202
-    try:
-        return importlib.import_module(f"tinyseg.commands.{COMMANDS[name]}")
-    except ModuleNotFoundError as e:
-        if e.name == f"tinyseg.commands.{COMMANDS[name]}":
-            return None
-        raise
+# The errors a user can fix; their messages say how. FileNotFoundError: a path that does not
+# exist; FileExistsError: a run directory that already holds a run.
+USER_ERRORS = (UserError, FileNotFoundError, FileExistsError)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of `tinyseg` and its subcommands."""
     parser = argparse.ArgumentParser(
         prog="tinyseg",
         description="Adversarial deep structured nets for mass segmentation (Zhu et al., ISBI 2018), from scratch.")
     parser.add_argument("--version", action="version", version=f"tinyseg {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        module = _load(name)
-        if module is None:
-            continue
+        module = importlib.import_module(f"tinyseg.commands.{name}")
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
@@ -60,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError, RuntimeError, KeyError) as e:
+    except USER_ERRORS as e:
         print(f"tinyseg {args.command}: error: {e}", file=sys.stderr)
         return 2
 

@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from .models import VARIANTS
-from .train import TrainConfig, fit
+from .config import CHOICES, TrainConfig
+from .data import Dataset, Split
+from .errors import OptionError, UserError
+from .train import fit
 from .utils import atomic_write_text
 
 # Dice (%) of Table 2 [ZX18 Table 2]: (INbreast, DDSM-BCRP).
@@ -32,44 +34,24 @@ PAPER_TABLE2: dict[str, tuple[float, float]] = {
 }
 
 
-@dataclass
-class _Split:
-    images: np.ndarray
-    labels: np.ndarray
-    meta: list
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-
-@dataclass
-class _Data:
-    train: Any
-    val: Any
-    test: Any
-    kind: str
-
-
-def fast_subset(dataset: Any, n_train: int = 16, n_val: int = 4) -> _Data:
+def fast_subset(dataset: Dataset, n_train: int = 16, n_val: int = 4) -> Dataset:
     """The first `n_train` training and `n_val` validation masses (test untouched), for ``--fast``."""
-    def cut(s: Any, n: int) -> _Split:
-        return _Split(s.images[:n], s.labels[:n], list(s.meta)[:n] if s.meta is not None else [])
+    def cut(s: Split, n: int) -> Split:
+        return Split(s.images[:n], s.labels[:n], list(s.meta)[:n])
 
-    return _Data(cut(dataset.train, n_train), cut(dataset.val, n_val), dataset.test,
-                 getattr(dataset, "kind", "inbreast"))
+    return replace(dataset, train=cut(dataset.train, n_train), val=cut(dataset.val, n_val))
 
 
-def merge_validation(dataset: Any) -> _Data:
+def merge_validation(dataset: Dataset) -> Dataset:
     """The dataset with its validation masses moved into training (for a fixed epoch budget).
 
     Use it once model selection is over, or where a comparison should not depend on which epoch
     a validation split happens to pick; the test split is untouched.
     """
     tr, va = dataset.train, dataset.val
-    empty = _Split(va.images[:0], va.labels[:0], [])
-    train = _Split(np.concatenate([tr.images, va.images]), np.concatenate([tr.labels, va.labels]),
-                   list(tr.meta or []) + list(va.meta or []))
-    return _Data(train, empty, dataset.test, getattr(dataset, "kind", "inbreast"))
+    train = Split(np.concatenate([tr.images, va.images]), np.concatenate([tr.labels, va.labels]),
+                  list(tr.meta) + list(va.meta))
+    return replace(dataset, train=train, val=Split(va.images[:0], va.labels[:0], []))
 
 
 def run_table2(data: str = "phantom", seeds: int = 3, epochs: int = 100, variants: Sequence[str] | None = None,
@@ -81,7 +63,7 @@ def run_table2(data: str = "phantom", seeds: int = 3, epochs: int = 100, variant
         data: data spec.
         seeds: seeds 0..K−1 are trained per variant.
         epochs: fixed epoch budget per run (the selected epoch is the best on validation within it).
-        variants: subset of `VARIANTS` (default all eight).
+        variants: subset of the eight variants of `models.VARIANTS` (default all eight).
         out: output folder.
         fast: 16 training masses, 2 mean-field iterations in training and 3 at test (for CI).
         device: "cpu", "gpu" or "auto".
@@ -91,18 +73,18 @@ def run_table2(data: str = "phantom", seeds: int = 3, epochs: int = 100, variant
     """
     from .data import load_dataset
 
-    variants = list(VARIANTS) if not variants else list(variants)
-    for v in variants:
-        if v not in VARIANTS:
-            raise ValueError(f"unknown variant {v!r}; valid variants: {', '.join(VARIANTS)}.")
+    variants = list(CHOICES["variant"]) if not variants else list(variants)
     if seeds < 1:
-        raise ValueError(f"--seeds must be at least 1, got {seeds}.")
+        raise OptionError(f"--seeds must be at least 1, got {seeds}.")
+    if fast:
+        overrides = {"n_iter": 2, "n_iter_eval": 3, **overrides}
+    base = replace(TrainConfig(), data=data, epochs=epochs, device=device, data_seed=data_seed, **overrides)
+    for v in variants:  # every run's options are checked before any data is read or any run written
+        replace(base, variant=v).validate()
     out = Path(out)
     dataset = load_dataset(data, data_seed=data_seed)
     if fast:
         dataset = fast_subset(dataset)
-        overrides = {"n_iter": 2, "n_iter_eval": 3, **overrides}
-    base = replace(TrainConfig(), data=data, epochs=epochs, device=device, data_seed=data_seed, **overrides)
     timings: dict[str, float] = {}
     for v in variants:
         for s in range(seeds):
@@ -144,7 +126,7 @@ def aggregate(out: Path, variants: Sequence[str], seeds: int, dataset: Any, data
             m = json.loads((run_dir / "metrics.json").read_text())
             p, t = _load_preds(run_dir)
             if not np.array_equal(t, target):
-                raise ValueError(f"{run_dir} was evaluated on other test labels than {data}: remove it and rerun.")
+                raise UserError(f"{run_dir} was evaluated on other test labels than {data}: remove it and rerun.")
             per_seed.append(m)
             ps.append(p)
         preds[v] = ps

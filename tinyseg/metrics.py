@@ -7,7 +7,8 @@ accuracy, McNemar) share the same checks and counts (`confusion`).
 
 The paper's Dice is pooled over the whole test set: TP, FP and FN are summed over all
 N·H·W pixels, then $\mathrm{Dice} = 2TP / (2TP + FP + FN)$. [ZX18 §4]
-notes/data-and-evaluation.md §4.1.
+
+See: lessons/06_evaluation.py, tests/test_metrics.py.
 """
 from __future__ import annotations
 

@@ -8,7 +8,6 @@ See: lessons/02_fcn.py, lessons/05_multiscale.py, tests/test_models.py.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,6 +15,7 @@ import numpy as np
 from . import functions as F
 from .autodiff import Parameter, Tensor, no_grad
 from .backend import get_array_module
+from .config import check_choice
 from .nn import Conv2d, ConvTranspose2d, MaxPool2d, MeanFieldCRF, Module, ModuleList, PositionPrior
 
 FCN_CONFIGS: dict[str, tuple[int, int, int, int, int, int]] = {
@@ -96,8 +96,7 @@ class MultiScaleFCN(Module):
 
     def __init__(self, prior: np.ndarray | None = None, fusion: str = "logits", size: int = 40, seed: int = 0,
                  dtype: Any = np.float32, configs: list[Any] | None = None) -> None:
-        if fusion not in ("logits", "prob"):
-            raise ValueError(f"unknown fusion {fusion!r}: use 'logits' or 'prob'.")
+        check_choice("fusion", fusion)
         configs = list(FCN_CONFIGS) if configs is None else list(configs)
         self.fusion = fusion
         self.fcns = ModuleList([FCN(c, prior, size, seed + k, dtype) for k, c in enumerate(configs)])
@@ -172,19 +171,8 @@ class SegmentationModel(Module):
 
 
 def _check_variant(variant: str) -> tuple[bool, bool, bool]:
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown variant {variant!r}; valid variants: {', '.join(VARIANTS)}.")
+    check_choice("variant", variant)
     return VARIANTS[variant]
-
-
-@dataclass
-class ModelOptions:
-    """Model options of a run, stored in its config.json."""
-
-    crf_graph: str = "dense"   # "dense" (paper) or "grid4" (authors' code)
-    n_iter: int = 5            # mean-field iterations in training [ZX18 §4]
-    n_iter_eval: int = 10      # ... and at test time
-    fusion: str = "logits"     # multi-scale fusion: "logits" or the authors' "prob"
 
 
 def build_model(variant: str, prior: np.ndarray | None = None, seed: int = 0, dtype: Any = np.float32,

@@ -10,7 +10,9 @@ A run directory holds ``config.json``, ``model.npz`` (the selected parameters), 
 (μ, σ, prior), ``history.csv``, ``metrics.json``, ``test_pred.npz`` and ``checkpoint.npz``
 (everything `resume` needs: parameters, Adam moments and step, RNG state, epoch, best
 parameters and score). Every file is written atomically, so an interrupted run never leaves a
-half-written file behind, and a resumed run equals an uninterrupted one.
+half-written file behind, and a resumed run equals an uninterrupted one. `tinyseg.runs.load_run`
+reads a finished run back; `TrainConfig` lives in `tinyseg.config`, which checks it before
+anything is read or written.
 
 See: lessons/02_fcn.py, tests/test_train.py.
 """
@@ -22,60 +24,21 @@ import json
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from . import __version__
+from ._version import __version__
 from .adversarial import loss_and_backward
 from .backend import as_numpy, get_array_module, normalize_device, to_device
-from .models import VARIANTS, SegmentationModel, build_model
+from .config import TrainConfig
+from .errors import OptionError, UserError
+from .models import SegmentationModel, build_model
 from .optim import Adam
+from .runs import FORMAT_VERSION, Run, load_run
 from .utils import atomic_path, atomic_write_text
-
-FORMAT_VERSION = 1
-
-
-@dataclass
-class TrainConfig:
-    """Every hyperparameter of a run (stored in config.json); defaults are the paper's [ZX18 §4]."""
-
-    variant: str = "fcn"           # one of models.VARIANTS
-    data: str = "phantom"          # data spec, see tinyseg.data.load_dataset
-    epochs: int = 100              # passes over the training set (×4 flips)
-    lr: float = 3e-3               # Adam learning rate
-    batch_size: int = 29           # ROIs per step
-    eps: float | str = "auto"      # adversarial ε: 0.1 inbreast-like data, 0.5 DDSM-like ("auto")
-    l2: float = 0.5                # λ of λ/2‖w‖²
-    l2_scope: str = "crf"          # "crf" (CRF weights, as the code) or "all"
-    crf_graph: str = "dense"       # "dense" (paper) or "grid4" (authors' code)
-    n_iter: int = 5                # mean-field iterations in training
-    n_iter_eval: int = 10          # ... at validation and test
-    adv_kernel: str = "full"       # "full" (kernels rebuilt on I+R) or "frozen" (authors' code)
-    fusion: str = "logits"         # multi-scale fusion: "logits" or "prob"
-    prior_init: str = "empirical"  # position-prior initialisation: "empirical" or "zeros"
-    val_frac: float = 0.2          # last fraction of training masses held out; 0 = fixed budget
-    seed: int = 0                  # initialisation and shuffling
-    data_seed: int = 0             # synthetic data
-    device: str = "auto"           # "cpu", "gpu" or "auto"
-    dtype: str = "float32"
-    init_from: str | None = None   # a run whose FCN weights start this one (e.g. a pretrained FCN)
-
-    def validate(self) -> None:
-        if self.variant not in VARIANTS:
-            raise ValueError(f"unknown variant {self.variant!r}; valid variants: {', '.join(VARIANTS)}.")
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError("epochs and batch_size must be at least 1.")
-        if self.eps != "auto" and not float(self.eps) > 0:
-            raise ValueError(f"eps must be > 0 (or 'auto'), got {self.eps}.")
-        if not 0 <= self.val_frac < 1:
-            raise ValueError(f"val_frac must be in [0, 1), got {self.val_frac}.")
-        if self.prior_init not in ("empirical", "zeros"):
-            raise ValueError(f"prior_init must be 'empirical' or 'zeros', got {self.prior_init!r}.")
-        if self.dtype not in ("float32", "float64"):
-            raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}.")
 
 
 def resolve_eps(config: TrainConfig, kind: str) -> float:
@@ -105,12 +68,12 @@ def prepare_data(dataset: Any, dtype: Any = np.float32) -> Prepared:
 
     tr = dataset.train
     if len(tr) == 0:
-        raise ValueError("the training split is empty: the dataset has no training masses.")
+        raise UserError("the training split is empty: the dataset has no training masses.")
     for name, split in (("train", tr), ("val", dataset.val)):
         if len(split) and not np.all(np.isfinite(split.images)):
-            raise ValueError(f"the {name} images contain NaN or inf: check the data source (a corrupt DICOM?).")
+            raise UserError(f"the {name} images contain NaN or inf: check the data source (a corrupt DICOM?).")
         if len(split) and not np.isin(split.labels, (0, 1)).all():
-            raise ValueError(f"the {name} labels must be 0 or 1, found {np.unique(split.labels)[:5]}.")
+            raise UserError(f"the {name} labels must be 0 or 1, found {np.unique(split.labels)[:5]}.")
     fx, fy = flip4(tr.images, tr.labels)
     mu, sigma = fit_normalization(fx)
     prior = empirical_prior(tr.labels, symmetric=True)
@@ -175,7 +138,7 @@ class Trainer:
         row = {"epoch": self.epoch, "train_loss": float(np.mean(losses)), "r_ratio": float(np.mean(ratios)),
                "val_dice": float("nan"), "seconds": 0.0}
         if not np.all(np.isfinite(losses)):
-            raise RuntimeError(f"training diverged at epoch {self.epoch} (loss {row['train_loss']}); "
+            raise UserError(f"training diverged at epoch {self.epoch} (loss {row['train_loss']}); "
                                "try a smaller --lr.")
         if len(self._vx):
             row["val_dice"] = _pooled_dice(as_numpy(self.model.predict(self._vx)), self.data.val_y)
@@ -297,7 +260,7 @@ class _Progress:
 
 
 def fit(config: TrainConfig, out: str | Path, resume: bool = False, quiet: bool = False, dataset: Any = None,
-        evaluate_test: bool = True, desc: str | None = None) -> "Run":
+        evaluate_test: bool = True, desc: str | None = None) -> Run:
     """Train `config.variant` and write the run directory `out`; returns the loaded `Run`.
 
     Args:
@@ -331,7 +294,7 @@ def fit(config: TrainConfig, out: str | Path, resume: bool = False, quiet: bool 
             mine = {k: v for k, v in asdict(config).items() if k not in ("epochs", "device")}
             diff = {k: (saved.get(k), v) for k, v in mine.items() if saved.get(k) != v}
             if diff:
-                raise ValueError(f"--resume with different hyperparameters than the saved run: {diff}.")
+                raise OptionError(f"--resume with different hyperparameters than the saved run: {diff}.")
             trainer.load_checkpoint(out / "checkpoint.npz")
         out.mkdir(parents=True, exist_ok=True)
         run_config = {"format_version": FORMAT_VERSION, "tinyseg_version": __version__, "numpy_version": np.__version__,
@@ -361,58 +324,3 @@ def fit(config: TrainConfig, out: str | Path, resume: bool = False, quiet: bool 
     progress.close()
     return run
 
-
-class Run:
-    """A trained run loaded from disk: `.model`, `.config`, `.stats`, `.predict(images)`."""
-
-    def __init__(self, path: Path, model: SegmentationModel, config: dict[str, Any], stats: dict[str, np.ndarray]):
-        self.path, self.model, self.config, self.stats = path, model, config, stats
-
-    @property
-    def variant(self) -> str:
-        return self.config["variant"]
-
-    def normalize(self, images: np.ndarray) -> np.ndarray:
-        """Apply the run's stored per-pixel μ, σ (fitted on its training split)."""
-        from .data import normalize
-
-        return normalize(images, self.stats["mu"], self.stats["sigma"])
-
-    def predict(self, images: Any, batch_size: int = 256) -> np.ndarray:
-        """Hard masks (n, 40, 40) int64 for enhanced, un-normalised ROIs (n, 1, 40, 40)."""
-        images = np.asarray(as_numpy(images))
-        if images.ndim != 4 or images.shape[1:] != self.stats["mu"].shape:
-            raise ValueError(f"predict expects ROIs of shape (n, {', '.join(map(str, self.stats['mu'].shape))}), "
-                             f"got {images.shape}.")
-        if not np.all(np.isfinite(images)):
-            raise ValueError("predict: the images contain NaN or inf.")
-        dtype = np.dtype(self.config["train"]["dtype"])
-        device = "gpu" if type(self.model.parameters()[0].data).__module__.startswith("cupy") else "cpu"
-        x = to_device(self.normalize(images).astype(dtype), device)
-        return as_numpy(self.model.predict(x, batch_size))
-
-
-def load_run(path: str | Path, device: str = "cpu") -> Run:
-    """Load a run directory written by `fit` (model rebuilt from config.json, parameters from model.npz)."""
-    path = Path(path)
-    for name in ("config.json", "model.npz", "stats.npz"):
-        if not (path / name).exists():
-            raise FileNotFoundError(f"{path / name} not found: is {path} a finished tinyseg run "
-                                    "(written by `tinyseg train`)?")
-    config = json.loads((path / "config.json").read_text())
-    if config.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path} was written by an incompatible tinyseg (format {config.get('format_version')}).")
-    t = config["train"]
-    known = {f.name for f in fields(TrainConfig)}
-    t = {k: v for k, v in t.items() if k in known}
-    with np.load(path / "stats.npz") as z:
-        stats = {k: z[k] for k in z.files}
-    model = build_model(t["variant"], None, seed=t["seed"], dtype=np.dtype(t["dtype"]), crf_graph=t["crf_graph"],
-                        n_iter=t["n_iter"], n_iter_eval=t["n_iter_eval"], fusion=t["fusion"])
-    with np.load(path / "model.npz") as z:
-        try:
-            model.load_state_dict({k: z[k] for k in z.files})
-        except ValueError as e:
-            raise ValueError(f"{path / 'model.npz'} does not match variant {t['variant']!r} in config.json: {e}") from e
-    model.to(normalize_device(device)).eval()
-    return Run(path, model, config, stats)

@@ -5,6 +5,8 @@ import argparse
 import json
 import re
 
+from ..config import CHOICES
+
 HELP = "evaluate a trained run on its (or another) dataset's test split"
 
 
@@ -12,14 +14,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="run directory written by `tinyseg train`")
     p.add_argument("--data", default=None, help="data spec to evaluate on (default: the run's own)")
     p.add_argument("--data-seed", type=int, default=None)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", choices=CHOICES["device"], default="cpu")
     p.add_argument("--no-figures", action="store_true", help="write metrics only, no PNG figures")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..data import load_dataset
     from ..evaluation import evaluate_run
-    from ..train import load_run
+    from ..runs import load_run
 
     r = load_run(args.run, device=args.device)
     t = r.config["train"]

@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..errors import UserError
+
 HELP = "write the synthetic mammography dataset as npz, an INbreast-format or a CBIS-DDSM-like folder"
 
 
@@ -32,13 +34,13 @@ def run(args: argparse.Namespace) -> int:
     preset = get_preset(args.preset)
     out = Path(args.out)
     if out.exists() and not out.is_dir() and args.format != "npz":
-        raise ValueError(f"--out {out} is a file; the {args.format} format writes a folder")
+        raise UserError(f"--out {out} is a file; the {args.format} format writes a folder")
     if args.format == "npz":
         path = write_npz(generate_rois(preset, args.data_seed), out, preset, args.data_seed)
         print(f"wrote {preset.n} ROI canvases to {path}  (read with --data npz:{path})")
         return 0
     if args.n_masses is not None and args.n_masses < 1:
-        raise ValueError(f"--n-masses must be >= 1, got {args.n_masses}")
+        raise UserError(f"--n-masses must be >= 1, got {args.n_masses}")
     # With --n-masses the first half of the masses is the training split (the INbreast loader's default).
     n_train = preset.n_train if args.n_masses is None else (args.n_masses + 1) // 2
     mammograms = generate_mammograms(preset, args.data_seed, n_masses=args.n_masses, n_train=n_train)

@@ -12,6 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import CHOICES
+from ..errors import UserError
+
 HELP = "segment a mass in a DICOM, PNG or NPY image with a trained run"
 
 
@@ -20,7 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("image", help="DICOM (.dcm), PNG or NPY image")
     p.add_argument("--roi", default=None, help="x0,y0,x1,y1 box around the mass (default: the whole image)")
     p.add_argument("--out", required=True, help="mask PNG to write (the overlay goes to <out>_overlay.png)")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", choices=CHOICES["device"], default="cpu")
 
 
 def parse_roi(text: str | None) -> tuple[int, int, int, int] | None:
@@ -30,9 +33,9 @@ def parse_roi(text: str | None) -> tuple[int, int, int, int] | None:
     try:
         x0, y0, x1, y1 = (int(round(float(v))) for v in text.split(","))
     except ValueError:
-        raise ValueError(f"--roi must be four numbers x0,y0,x1,y1, got {text!r}.") from None
+        raise UserError(f"--roi must be four numbers x0,y0,x1,y1, got {text!r}.") from None
     if x1 <= x0 or y1 <= y0:
-        raise ValueError(f"--roi {text!r} is empty: it needs x1 > x0 and y1 > y0.")
+        raise UserError(f"--roi {text!r} is empty: it needs x1 > x0 and y1 > y0.")
     return x0, y0, x1, y1
 
 
@@ -43,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     import matplotlib.pyplot as plt
 
     from ..data import paste_mask, prepare_roi, read_image
-    from ..train import load_run
+    from ..runs import load_run
     from ..utils import atomic_path
 
     r = load_run(args.run, device=args.device)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..models import VARIANTS
+from ..config import CHOICES
 
 HELP = "reproduce Table 2: train every variant for every seed, write table2.md / table2.json"
 
@@ -13,12 +13,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="phantom", help="data spec (default phantom)")
     p.add_argument("--seeds", type=int, default=3, help="seeds per variant (default 3)")
     p.add_argument("--epochs", type=int, default=100, help="epoch budget per run (default 100)")
-    p.add_argument("--variants", nargs="+", default=None, metavar="V", help=f"subset of: {' '.join(VARIANTS)}")
+    p.add_argument("--variants", nargs="+", default=None, metavar="V", help=f"subset of: {' '.join(CHOICES['variant'])}")
     p.add_argument("--out", required=True, help="output folder (runs/ inside it; an interrupted table resumes)")
     p.add_argument("--fast", action="store_true", help="16 training masses, fewer CRF iterations (smoke test)")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", choices=CHOICES["device"], default="auto")
     p.add_argument("--data-seed", type=int, default=0)
-    p.add_argument("--crf-graph", choices=["dense", "grid4"], default="dense")
+    p.add_argument("--crf-graph", choices=CHOICES["crf_graph"], default="dense")
     p.add_argument("--quiet", action="store_true")
 
 

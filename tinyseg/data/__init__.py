@@ -5,7 +5,9 @@
     ds.train.images.shape                   # (46, 1, 40, 40) float32, enhanced, not normalised
 
 Plain NumPy/SciPy; pydicom is imported only by the DICOM readers and writers.
-[ZX18 §4], notes/data-and-evaluation.md.
+[ZX18 §4]
+
+See: docs/data.md, lessons/02_fcn.py.
 """
 from __future__ import annotations
 

@@ -3,12 +3,16 @@
 Intensity alone is a poor segmenter of these masses (pooled Dice ≈ 0.6 on the synthetic set,
 against ≈ 0.88 for the prior alone), which is the point of the calibration test: the boundary
 has to be learned. The prior-only baseline lives in `preprocess` (`empirical_prior`,
-`prior_baseline_predict`). notes/data-and-evaluation.md §3.6.
+`prior_baseline_predict`).
+
+See: docs/data.md (honest baselines), tests/test_data_phantom.py.
 """
 from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
+
+from ..errors import UserError
 
 
 def otsu_threshold(x: np.ndarray, n_bins: int = 256) -> float:
@@ -23,7 +27,7 @@ def otsu_threshold(x: np.ndarray, n_bins: int = 256) -> float:
     """
     x = np.asarray(x, dtype=np.float64).ravel()
     if x.size == 0 or not np.isfinite(x).all():
-        raise ValueError("otsu_threshold needs a non-empty, finite array")
+        raise UserError("otsu_threshold needs a non-empty, finite array")
     hist, edges = np.histogram(x, n_bins)
     centres = (edges[:-1] + edges[1:]) / 2
     w0 = np.cumsum(hist)
@@ -47,7 +51,7 @@ def otsu_baseline(images: np.ndarray, sigma: float = 1.0) -> np.ndarray:
     """
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[1] != 1:
-        raise ValueError(f"images must be (N, 1, H, W), got shape {images.shape}")
+        raise UserError(f"images must be (N, 1, H, W), got shape {images.shape}")
     out = np.zeros((images.shape[0],) + images.shape[2:], dtype=np.int64)
     for i, x in enumerate(images[:, 0].astype(np.float64)):
         s = ndimage.gaussian_filter(x, sigma) if sigma > 0 else x

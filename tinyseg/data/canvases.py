@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import UserError
 from .errors import DataFormatError, WarningCounter
 from .mammogram import SyntheticMammogram
 from .phantom import get_preset, generate_rois
@@ -82,7 +83,7 @@ def npz_samples(path: str | Path, warn: WarningCounter | None = None, **pipeline
     try:
         metas = json.loads(str(data["meta"])) if "meta" in data else [{"index": i} for i in range(n)]
         if not isinstance(metas, list) or len(metas) != n or not all(isinstance(m, dict) for m in metas):
-            raise ValueError("meta must be a list of one dict per image")
+            raise UserError("meta must be a list of one dict per image")
     except ValueError as e:
         raise DataFormatError(f"{path}: bad 'meta' array ({e})") from e
     metas = [{"roi_id": m.get("index", i), **m} for i, m in enumerate(metas)]

@@ -6,7 +6,9 @@ files in descriptive folders (`.../1.000000-full mammogram images-24515/1-1.dcm`
 walks the tree once reading headers only, indexes files by SeriesInstanceUID (falling back to the
 top folder name), and tells the mask from the cropped image by size and values, which handles
 the known quirks: swapped crop/mask paths, trailing newlines, and masks whose size does not
-match their image (skipped with a counted warning). notes/data-and-evaluation.md §1.2.
+match their image (skipped with a counted warning).
+
+See: docs/data.md (CBIS-DDSM), tests/test_data_loaders.py.
 """
 from __future__ import annotations
 

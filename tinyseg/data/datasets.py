@@ -5,7 +5,9 @@ Specs: `phantom` (= `phantom:inbreast`), `phantom:ddsm_bcrp`, `inbreast:PATH`, `
 statistics and the prior are fitted by training on the train split. Validation = the last
 `val_frac` of the training masses in split order (12 of 58, 17 of 84), whole masses, before
 flips. Built datasets are cached under `$TINYSEG_CACHE` (default `~/.cache/tinyseg`), keyed by
-versions, spec, options, seed and the source files' sizes and times. [DESIGN §5]
+versions, spec, options, seed and the source files' sizes and times. [ZX18 §4]
+
+See: docs/data.md, tests/test_data_phantom.py.
 """
 from __future__ import annotations
 
@@ -18,7 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
+from ..config import CHOICES, check_choice
+from ..errors import UserError
 from .canvases import npz_samples, phantom_samples
 from .cbis import load_cbis
 from .errors import WarningCounter
@@ -74,17 +78,17 @@ def cache_dir() -> Path:
 def parse_spec(spec: str) -> tuple[str, str]:
     """Split a spec into (source, argument): `"phantom"` → ("phantom", "inbreast")."""
     if not isinstance(spec, str) or not spec:
-        raise ValueError(f"data spec must be a non-empty string; valid specs: {', '.join(VALID_SPECS)}")
+        raise UserError(f"data spec must be a non-empty string; valid specs: {', '.join(VALID_SPECS)}")
     source, _, arg = spec.partition(":")
     if source == "phantom":
         arg = arg or "inbreast"
         if arg not in PRESETS:
-            raise ValueError(f"unknown phantom preset {arg!r} in {spec!r}; valid specs: {', '.join(VALID_SPECS)}")
+            raise UserError(f"unknown phantom preset {arg!r} in {spec!r}; valid specs: {', '.join(VALID_SPECS)}")
         return source, arg
     if source not in SOURCE_OPTIONS:
-        raise ValueError(f"unknown data spec {spec!r}; valid specs: {', '.join(VALID_SPECS)}")
+        raise UserError(f"unknown data spec {spec!r}; valid specs: {', '.join(VALID_SPECS)}")
     if not arg:
-        raise ValueError(f"data spec {spec!r} needs a path, e.g. {source}:/data/{source}")
+        raise UserError(f"data spec {spec!r} needs a path, e.g. {source}:/data/{source}")
     path = Path(arg).expanduser()
     if not path.exists():
         raise FileNotFoundError(f"{path}: not found (data spec {spec!r}); valid specs: {', '.join(VALID_SPECS)}")
@@ -166,16 +170,19 @@ def load_dataset(spec: str = "phantom", data_seed: int = 0, val_frac: float = 0.
         a `Dataset`.
 
     Raises:
-        ValueError: unknown spec or option, bad val_frac.
+        UserError: unknown spec or option, bad val_frac.
         FileNotFoundError: missing path.
     """
     source, arg = parse_spec(spec)
     unknown = set(options) - set(PIPELINE_DEFAULTS) - SOURCE_OPTIONS[source]
     if unknown:
-        raise ValueError(f"unknown option(s) {sorted(unknown)} for {source!r} data; valid: "
+        raise UserError(f"unknown option(s) {sorted(unknown)} for {source!r} data; valid: "
                          f"{sorted(set(PIPELINE_DEFAULTS) | SOURCE_OPTIONS[source])}")
+    for name, value in options.items():
+        if name in CHOICES:  # string options are checked here, before anything is built or cached
+            check_choice(name, value)
     if not 0 <= val_frac < 1:
-        raise ValueError(f"val_frac must be in [0, 1), got {val_frac}")
+        raise UserError(f"val_frac must be in [0, 1), got {val_frac}")
     opts = {**PIPELINE_DEFAULTS, **options}
     key = json.dumps({"format": CACHE_FORMAT, "version": __version__, "generator": GENERATOR_VERSION,
                       "source": source, "arg": arg, "seed": int(data_seed) if source == "phantom" else None,
@@ -200,7 +207,7 @@ def load_dataset(spec: str = "phantom", data_seed: int = 0, val_frac: float = 0.
     if not val:
         n_val = int(np.floor(val_frac * len(train) + 0.5))
         if n_val >= len(train) and n_val > 0:
-            raise ValueError(f"val_frac={val_frac} leaves no training mass (only {len(train)} in train)")
+            raise UserError(f"val_frac={val_frac} leaves no training mass (only {len(train)} in train)")
         train, val = train[:len(train) - n_val], train[len(train) - n_val:]
     test = [s for s in samples if s["split"] == "test"]
     return Dataset(spec=spec, name=name, kind=kind, train=_split(train, "train"), val=_split(val, "val"),

@@ -6,13 +6,18 @@ As implemented by the authors (`ballimenhance.m`) the chain reduces to
 
 because the local-mean step is commented out, so `histeq(I5) * I4` becomes `I4²`.
 The result is a per-ROI contrast stretch with at most 64 grey levels, computed on each 40×40 ROI
-before normalisation. [ZX18 §4], notes/data-and-evaluation.md §2.4.
+before normalisation. [ZX18 §4]
+
+See: docs/data.md (the preprocessing pipeline), tests/test_data_preprocess.py.
 """
 from __future__ import annotations
 
 import numpy as np
 
-CLAHE_HIST_RANGES = ("data", "dtype")
+from ..config import CHOICES, check_choice
+from ..errors import UserError
+
+CLAHE_HIST_RANGES = CHOICES["clahe_hist_range"]
 
 
 def minmax(x: np.ndarray) -> np.ndarray:
@@ -110,19 +115,18 @@ def enhance(roi: np.ndarray, clahe_hist_range: str = "data", dtype_max: float | 
     """
     roi = np.asarray(roi)
     if roi.ndim != 2:
-        raise ValueError(f"enhance expects one 2-D ROI, got shape {roi.shape}")
+        raise UserError(f"enhance expects one 2-D ROI, got shape {roi.shape}")
     if not np.isfinite(roi).all():
-        raise ValueError("the ROI contains NaN or inf; check the image file")
+        raise UserError("the ROI contains NaN or inf; check the image file")
+    check_choice("clahe_hist_range", clahe_hist_range)
     if clahe_hist_range == "data":
         hist_range = (float(roi.min()), float(roi.max()))
-    elif clahe_hist_range == "dtype":
+    else:  # "dtype"
         if dtype_max is None:
             if not np.issubdtype(roi.dtype, np.integer):
-                raise ValueError("clahe_hist_range='dtype' needs an integer ROI or an explicit dtype_max")
+                raise UserError("clahe_hist_range='dtype' needs an integer ROI or an explicit dtype_max")
             dtype_max = float(np.iinfo(roi.dtype).max)
         hist_range = (0.0, float(dtype_max))
-    else:
-        raise ValueError(f"unknown clahe_hist_range {clahe_hist_range!r}; use one of {CLAHE_HIST_RANGES}")
     x = roi.astype(np.float64)
     i2 = minmax(x)
     mu = i2.mean()

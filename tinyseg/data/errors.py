@@ -4,15 +4,19 @@ Bad input either stops loading with a `DataFormatError` (a `ValueError` whose me
 file, the problem and the fix) or, where the rest of the data is still usable (a mass polygon
 clamped into the image, an empty mask skipped), is counted in a `WarningCounter`. The counter
 emits one `DataWarning` per kind at the end of a load and the counts travel with the dataset
-(`Dataset.warnings`), so a silent skip can never happen. [DESIGN §10]
+(`Dataset.warnings`), so a silent skip can never happen.
+
+See: tests/test_data_badinput.py, tests/test_data_fuzz.py.
 """
 from __future__ import annotations
 
 import warnings
 from collections import Counter
 
+from ..errors import UserError
 
-class DataFormatError(ValueError):
+
+class DataFormatError(UserError):
     """A data file is malformed: the message names the file, what is wrong and how to fix it."""
 
 

@@ -16,6 +16,7 @@ import csv
 import io
 from pathlib import Path
 
+from ..config import check_choice
 from .errors import DataFormatError, WarningCounter
 from .image_io import read_array
 from .preprocess import mass_to_roi
@@ -79,8 +80,7 @@ def load_folder(path: str | Path, *, roi: str = "box", warn: WarningCounter | No
         if not (root / need).exists():
             raise FileNotFoundError(f"{root}: missing {need}; folder:PATH needs images/, masks/ and split.csv "
                                     f"(header 'name,split')")
-    if roi not in ("box", "whole"):
-        raise ValueError(f"unknown roi {roi!r}; use 'box' or 'whole'")
+    check_choice("roi", roi)
     samples = []
     for stem, split in parse_split_csv((root / "split.csv").read_text(errors="replace"), str(root / "split.csv")):
         ip, mp = _find(root / "images", stem), _find(root / "masks", stem)

@@ -3,7 +3,9 @@
 pydicom is imported inside the functions that need it, so `import tinyseg` works without it.
 Every failure is a `DataFormatError` or `FileNotFoundError` naming the file and the fix: a DICOM
 without pixel data, a compressed transfer syntax without its decoder (the message names the
-pylibjpeg plugins), a truncated file, a colour or multi-frame image. [DESIGN §10]
+pylibjpeg plugins), a truncated file, a colour or multi-frame image.
+
+See: tests/test_data_badinput.py.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UserError
 from .errors import DataFormatError
 
 PYLIBJPEG_HELP = "pip install pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg"
@@ -127,7 +130,7 @@ def write_dicom(path: str | os.PathLike, pixels: np.ndarray, *, patient_id: str 
 
     pixels = np.ascontiguousarray(pixels)
     if pixels.ndim != 2 or pixels.dtype not in (np.uint16, np.uint8):
-        raise ValueError(f"write_dicom needs a 2-D uint16 or uint8 array, got {pixels.dtype} {pixels.shape}")
+        raise UserError(f"write_dicom needs a 2-D uint16 or uint8 array, got {pixels.dtype} {pixels.shape}")
     src = [str(v) for v in (entropy or [str(path)])]
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = MAMMO_SOP_CLASS
@@ -185,7 +188,7 @@ def write_png(path: str | os.PathLike, array: np.ndarray) -> None:
 
     array = np.ascontiguousarray(array)
     if array.ndim != 2 or array.dtype not in (np.uint8, np.uint16):
-        raise ValueError(f"write_png needs a 2-D uint8 or uint16 array, got {array.dtype} {array.shape}")
+        raise UserError(f"write_png needs a 2-D uint8 or uint16 array, got {array.dtype} {array.shape}")
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     Image.fromarray(array).save(tmp, format="PNG")

@@ -4,8 +4,9 @@ Layout: `AllDICOMs/<FileID>_<PatientHash>_MG_<L|R>_<CC|ML>_ANON.dcm`, `AllXML/<F
 (Apple plists; ROIs named "Mass" are masses), `INbreast.csv` (`;`-separated). As the authors do,
 right breasts are mirrored (`mirror_right`), each mass polygon is rasterised separately
 (outline + fill), masses are ordered by numeric FileID then XML order, and the first `n_train`
-masses (default: half, i.e. 58 of 116) are the training split. [ZX18 §4],
-notes/data-and-evaluation.md §1.1, §2.1.
+masses (default: half, i.e. 58 of 116) are the training split. [ZX18 §4]
+
+See: docs/data.md (INbreast), tests/test_data_loaders.py.
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import check_choice
+from ..errors import UserError
 from .errors import DataFormatError, WarningCounter, csv_records
 from .image_io import read_dicom
 from .preprocess import mass_to_roi
@@ -164,8 +167,7 @@ def load_inbreast(path: str | Path, *, split_order: str = "file_id", n_train: in
         list of samples `{"image", "label", "split", "meta"}` in split order. A patient whose masses
         fall in both splits is a counted warning.
     """
-    if split_order not in ("file_id", "csv"):
-        raise ValueError(f"unknown split_order {split_order!r}; use 'file_id' or 'csv'")
+    check_choice("split_order", split_order)
     warn = warn if warn is not None else WarningCounter()
     root = _find_root(Path(path))
     xmls = {p.stem: p for p in (root / "AllXML").glob("*.xml") if p.stem.isdigit()}
@@ -214,7 +216,7 @@ def load_inbreast(path: str | Path, *, split_order: str = "file_id", n_train: in
         raise DataFormatError(f"{root}: no usable Mass ROI in AllXML/*.xml")
     n_train = (len(samples) + 1) // 2 if n_train is None else int(n_train)
     if not 0 < n_train <= len(samples):
-        raise ValueError(f"n_train={n_train} must be in 1..{len(samples)} (masses found)")
+        raise UserError(f"n_train={n_train} must be in 1..{len(samples)} (masses found)")
     for i, s in enumerate(samples):
         s["split"] = "train" if i < n_train else "test"
     by_split = {}

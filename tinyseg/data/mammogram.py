@@ -5,7 +5,8 @@ roll-off, a power-law parenchyma modulated by a glandular envelope whose strengt
 ACR density, and 1-2 masses (P(2) = 0.1) drawn with the same mass model as the ROI canvases, at
 real sizes in mm. Some images are "normal" (no mass) and carry only distractor annotations.
 Values are 14-bit in uint16: air 50-150, breast tissue about 2500-9000.
-notes/data-and-evaluation.md §3.7.
+
+See: docs/data.md (the synthetic generator), tests/test_data_phantom.py.
 """
 from __future__ import annotations
 

@@ -5,7 +5,8 @@ log-radius, RMS-normalised), with a `(1 - u²)_+^α` thickness profile. Margin c
 is rendered (blur, obscuring tissue, microlobulation, spicules) but never the annotated contour:
 annotators draw a smooth polygon around the central mass, spicules excluded. The annotation is a
 polygon sampled from the body with vertex jitter, a small honest label noise.
-notes/data-and-evaluation.md §3.2-3.3.
+
+See: docs/data.md (the synthetic generator), tests/test_data_phantom.py.
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from scipy import ndimage
 
 SHAPES = ("round", "oval", "lobulated", "irregular")
 MARGINS = ("circumscribed", "obscured", "microlobulated", "ill_defined", "spiculated")
-# shape -> (axis-ratio range, highest harmonic k, sigma, spectral decay p)   [notes §3.2 table]
+# shape -> (axis-ratio range, highest harmonic k, sigma, spectral decay p): a rounder, smoother
+# contour for round / oval, more and stronger harmonics for lobulated and irregular masses
 SHAPE_PARAMS = {"round": ((1.0, 1.15), 7, 0.03, 2.0), "oval": ((1.3, 1.9), 7, 0.03, 2.0),
                 "lobulated": ((1.0, 1.5), 9, 0.05, 1.0), "irregular": ((1.0, 1.6), 18, 0.12, 1.2)}
 # margin -> edge blur in pixels of the 40×40 ROI (converted to canvas pixels by the caller's scale)

@@ -7,7 +7,9 @@ through the SAME crop → resize → enhance pipeline as real data (`preprocess.
 
 Determinism: sample i draws from its own stream
 `default_rng(SeedSequence([data_seed, preset_id, 0, i]))`, so it is identical whatever the count,
-order or parallelism. notes/data-and-evaluation.md §3.
+order or parallelism.
+
+See: docs/data.md (the synthetic generator), tests/test_data_phantom.py.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from ..errors import UserError
 from .masses import MARGINS, SHAPES, annotation_polygon, render_mass, sample_mass
 from .raster import rasterize_polygon
 
@@ -66,19 +69,19 @@ def get_preset(name: str = "inbreast", difficulty: str | None = None, **override
         (1.5, 3.5)
     """
     if name not in PRESETS:
-        raise ValueError(f"unknown phantom preset {name!r}; use one of {sorted(PRESETS)}")
+        raise UserError(f"unknown phantom preset {name!r}; use one of {sorted(PRESETS)}")
     preset = PRESETS[name]
     if difficulty is not None:
         if difficulty not in DIFFICULTY:
-            raise ValueError(f"unknown difficulty {difficulty!r}; use one of {sorted(DIFFICULTY)}")
+            raise UserError(f"unknown difficulty {difficulty!r}; use one of {sorted(DIFFICULTY)}")
         preset = replace(preset, contrast=DIFFICULTY[difficulty])
     bad = [k for k in overrides if k not in Preset.__dataclass_fields__ or k in ("name", "preset_id", "kind")]
     if bad:
-        raise ValueError(f"unknown or fixed preset fields {sorted(bad)}")
+        raise UserError(f"unknown or fixed preset fields {sorted(bad)}")
     for key in ("shape_mix", "margin_mix"):
         allowed = SHAPES if key == "shape_mix" else MARGINS
         if key in overrides and not set(overrides[key]) <= set(allowed):
-            raise ValueError(f"{key} keys must be among {allowed}")
+            raise UserError(f"{key} keys must be among {allowed}")
     return replace(preset, **overrides)
 
 

@@ -6,13 +6,17 @@
               -> flip4 (×4, training only) -> fit_normalization / normalize (per pixel)
 
 Synthetic and real data run through the same functions (`mass_to_roi`). Boxes are
-`(x0, y0, x1, y1)`: inclusive, 0-based, x = column, y = row. notes/data-and-evaluation.md §2.
+`(x0, y0, x1, y1)`: inclusive, 0-based, x = column, y = row.
+
+See: docs/data.md (the preprocessing pipeline), tests/test_data_preprocess.py.
 """
 from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
 
+from ..config import check_choice
+from ..errors import UserError
 from .enhance import enhance
 from .image_io import read_image
 from .raster import round_half_away
@@ -31,7 +35,7 @@ def mask_box(mask: np.ndarray) -> Box:
     rows = np.flatnonzero(mask.any(axis=1))
     cols = np.flatnonzero(mask.any(axis=0))
     if rows.size == 0:
-        raise ValueError("empty mask: a mass needs at least one foreground pixel")
+        raise UserError("empty mask: a mass needs at least one foreground pixel")
     return int(cols[0]), int(rows[0]), int(cols[-1]), int(rows[-1])
 
 
@@ -47,7 +51,7 @@ def scale_box(box: Box, crop_scale: float, shape: tuple[int, int]) -> Box:
         shape: (H, W) of the image.
     """
     if crop_scale <= 0:
-        raise ValueError(f"crop_scale must be > 0, got {crop_scale}")
+        raise UserError(f"crop_scale must be > 0, got {crop_scale}")
     H, W = shape
     out = []
     for lo, hi, n in ((box[0], box[2], W), (box[1], box[3], H)):
@@ -76,7 +80,7 @@ def extract_roi(image: np.ndarray, mask: np.ndarray, crop_scale: float = 1.0,
         (roi_image (h, w) in the image's dtype, roi_mask (h, w) bool, the crop box).
     """
     if image.shape != mask.shape or image.ndim != 2:
-        raise ValueError(f"image {image.shape} and mask {mask.shape} must be the same 2-D shape")
+        raise UserError(f"image {image.shape} and mask {mask.shape} must be the same 2-D shape")
     b = scale_box(box if box is not None else mask_box(mask), crop_scale, image.shape)
     x0, y0, x1, y1 = b
     return image[y0:y1 + 1, x0:x1 + 1], mask[y0:y1 + 1, x0:x1 + 1].astype(bool), b
@@ -102,12 +106,8 @@ def resize_roi(roi: np.ndarray, roi_mask: np.ndarray | None = None, size: int = 
         img = np.clip(np.floor(img + 0.5), info.min, info.max).astype(roi.dtype)
     if roi_mask is None:
         return img, None
-    if label_resize == "bicubic":
-        lab = resize2d(roi_mask.astype(np.float64), (size, size)) > 0.5
-    elif label_resize == "nearest":
-        lab = resize2d(roi_mask.astype(np.float64), (size, size), method="nearest") > 0.5
-    else:
-        raise ValueError(f"unknown label_resize {label_resize!r}; use 'bicubic' or 'nearest'")
+    check_choice("label_resize", label_resize)
+    lab = resize2d(roi_mask.astype(np.float64), (size, size), method=label_resize) > 0.5
     return img, lab.astype(np.int64)
 
 
@@ -144,9 +144,9 @@ def mass_to_roi(image: np.ndarray, mask: np.ndarray, *, crop_scale: float = 1.0,
 
 def _check_stack(images: np.ndarray, name: str = "images") -> None:
     if images.ndim != 4 or images.shape[1] != 1:
-        raise ValueError(f"{name} must be (N, 1, H, W), got shape {images.shape}")
+        raise UserError(f"{name} must be (N, 1, H, W), got shape {images.shape}")
     if not np.isfinite(images).all():
-        raise ValueError(f"{name} contain NaN or inf")
+        raise UserError(f"{name} contain NaN or inf")
 
 
 def fit_normalization(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -163,7 +163,7 @@ def fit_normalization(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     _check_stack(images)
     if len(images) == 0:
-        raise ValueError("fit_normalization needs at least one image")
+        raise UserError("fit_normalization needs at least one image")
     x = images.astype(np.float64)
     return x.mean(axis=0).astype(np.float32), (x.std(axis=0) + 1e-6).astype(np.float32)
 
@@ -172,9 +172,9 @@ def normalize(images: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> np.ndarr
     """`(x - mu) / sigma` per pixel; images (N, 1, H, W), mu and sigma (1, H, W) → float32."""
     _check_stack(images)
     if mu.shape != images.shape[1:] or sigma.shape != images.shape[1:]:
-        raise ValueError(f"mu {mu.shape} and sigma {sigma.shape} must be {images.shape[1:]} (from fit_normalization)")
+        raise UserError(f"mu {mu.shape} and sigma {sigma.shape} must be {images.shape[1:]} (from fit_normalization)")
     if (sigma <= 0).any():
-        raise ValueError("sigma must be positive (fit_normalization adds 1e-6)")
+        raise UserError("sigma must be positive (fit_normalization adds 1e-6)")
     return ((images - mu) / sigma).astype(np.float32)
 
 
@@ -190,7 +190,7 @@ def flip4(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarra
     """
     _check_stack(images)
     if labels.shape != (images.shape[0],) + images.shape[2:]:
-        raise ValueError(f"labels {labels.shape} must be (N, H, W) matching images {images.shape}")
+        raise UserError(f"labels {labels.shape} must be (N, H, W) matching images {images.shape}")
 
     def four(x: np.ndarray) -> np.ndarray:
         s = np.stack([x, x[..., ::-1], x[..., ::-1, :], x[..., ::-1, ::-1]], axis=1)  # (N, 4, ...)
@@ -211,7 +211,7 @@ def empirical_prior(labels: np.ndarray, symmetric: bool = True) -> np.ndarray:
     """
     labels = np.asarray(labels)
     if labels.ndim != 3 or len(labels) == 0:
-        raise ValueError(f"labels must be a non-empty (N, H, W) stack, got shape {labels.shape}")
+        raise UserError(f"labels must be a non-empty (N, H, W) stack, got shape {labels.shape}")
     p = labels.astype(np.float64).mean(axis=0)
     if symmetric:
         p = (p + p[:, ::-1] + p[::-1, :] + p[::-1, ::-1]) / 4
@@ -242,13 +242,13 @@ def prepare_roi(image2d: np.ndarray, box: Box | None = None, crop_scale: float =
     """
     image2d = np.asarray(image2d)
     if image2d.ndim != 2:
-        raise ValueError(f"prepare_roi expects a 2-D image, got shape {image2d.shape}")
+        raise UserError(f"prepare_roi expects a 2-D image, got shape {image2d.shape}")
     H, W = image2d.shape
     if box is None:
         box = (0, 0, W - 1, H - 1)
     x0, y0, x1, y1 = (int(v) for v in box)
     if not (0 <= x0 <= x1 < W and 0 <= y0 <= y1 < H):
-        raise ValueError(f"ROI box {box} must satisfy 0 <= x0 <= x1 < {W} and 0 <= y0 <= y1 < {H}")
+        raise UserError(f"ROI box {box} must satisfy 0 <= x0 <= x1 < {W} and 0 <= y0 <= y1 < {H}")
     x0, y0, x1, y1 = scale_box((x0, y0, x1, y1), crop_scale, (H, W))
     img40, _ = resize_roi(image2d[y0:y1 + 1, x0:x1 + 1])
     return enhance(img40, clahe_hist_range)[None], (x0, y0, x1, y1)
@@ -262,11 +262,11 @@ def paste_mask(mask40: np.ndarray, crop_box: Box, image_shape: tuple[int, int]) 
     """
     mask40 = np.asarray(mask40)
     if mask40.ndim != 2:
-        raise ValueError(f"mask40 must be 2-D, got shape {mask40.shape}")
+        raise UserError(f"mask40 must be 2-D, got shape {mask40.shape}")
     x0, y0, x1, y1 = (int(v) for v in crop_box)
     H, W = image_shape
     if not (0 <= x0 <= x1 < W and 0 <= y0 <= y1 < H):
-        raise ValueError(f"crop box {crop_box} lies outside an image of shape {image_shape}")
+        raise UserError(f"crop box {crop_box} lies outside an image of shape {image_shape}")
     out = np.zeros((H, W), dtype=np.uint8)
     out[y0:y1 + 1, x0:x1 + 1] = resize2d(mask40.astype(np.float64), (y1 - y0 + 1, x1 - x0 + 1)) > 0.5
     return out

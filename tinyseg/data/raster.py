@@ -10,14 +10,19 @@ pixel `(r, c)` has its centre at `(x=c, y=r)`. Two rules are offered:
   axis-aligned integer square of side L covers exactly L² pixels.
 
 The two differ by about half a pixel along the contour, which vanishes at 40×40.
-[ZX18 §4] (data), notes/data-and-evaluation.md §1.1.
+[ZX18 §4]
+
+See: docs/data.md (INbreast), tests/test_data_loaders.py.
 """
 from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
 
-RASTER_RULES = ("outline_fill", "even_odd")
+from ..config import CHOICES
+from ..errors import UserError
+
+RASTER_RULES = CHOICES["raster"]
 
 
 def round_half_away(x: np.ndarray) -> np.ndarray:
@@ -110,11 +115,11 @@ def rasterize_polygon(points: np.ndarray, shape: tuple[int, int], rule: str = "o
     """
     points = np.asarray(points, dtype=np.float64)
     if points.ndim != 2 or points.shape[1] != 2 or len(points) < 3:
-        raise ValueError(f"a polygon needs an (K>=3, 2) array of (x, y) points, got shape {points.shape}")
+        raise UserError(f"a polygon needs an (K>=3, 2) array of (x, y) points, got shape {points.shape}")
     if not np.isfinite(points).all():
-        raise ValueError("polygon points must be finite (found NaN or inf)")
+        raise UserError("polygon points must be finite (found NaN or inf)")
     if rule == "outline_fill":
         return _fill_outline(points, shape)
     if rule == "even_odd":
         return _fill_even_odd(points, shape)
-    raise ValueError(f"unknown raster rule {rule!r}; use one of {RASTER_RULES}")
+    raise UserError(f"unknown raster rule {rule!r}; use one of {RASTER_RULES}")

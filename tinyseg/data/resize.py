@@ -4,7 +4,9 @@ The authors resize every ROI to 40×40 with MATLAB's defaults: cubic convolution
 kernel widened by 1/scale when shrinking (antialiasing), output pixel u mapped to input
 coordinate `u/scale + 0.5(1 - 1/scale)` (1-based), symmetric reflection at the edges and
 normalised weights. Non-square boxes are resized anisotropically, which is why every mass fills
-the same canvas and the position prior is strong. [ZX18 §4], notes/data-and-evaluation.md §2.3.
+the same canvas and the position prior is strong. [ZX18 §4]
+
+See: docs/data.md (the preprocessing pipeline), tests/test_data_preprocess.py.
 
 Each axis is a dense (out, in) weight matrix, so a resize is two small matrix products.
 """
@@ -14,6 +16,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..errors import UserError
 
 def cubic(x: np.ndarray) -> np.ndarray:
     r"""Keys' cubic convolution kernel with a = -0.5 (MATLAB's `cubic`).
@@ -45,10 +48,10 @@ def resize_weights(n_in: int, n_out: int, method: str = "bicubic", antialias: bo
         (n_out, n_in) float64 matrix whose rows sum to 1. Treat it as read-only (it is cached).
     """
     if n_in < 1 or n_out < 1:
-        raise ValueError(f"cannot resize an axis of length {n_in} to {n_out}")
+        raise UserError(f"cannot resize an axis of length {n_in} to {n_out}")
     scale = n_out / n_in
     if method not in ("bicubic", "nearest"):
-        raise ValueError(f"unknown resize method {method!r}; use 'bicubic' or 'nearest'")
+        raise UserError(f"unknown resize method {method!r}; use 'bicubic' or 'nearest'")
     kernel, width = (cubic, 4.0) if method == "bicubic" else (_box, 1.0)
     if scale < 1 and antialias and method == "bicubic":
         h = lambda x: scale * kernel(scale * x)  # noqa: E731  (widened kernel)
@@ -85,7 +88,7 @@ def resize2d(x: np.ndarray, out_shape: tuple[int, int] = (40, 40), method: str =
     """
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 2:
-        raise ValueError(f"resize2d expects a 2-D array, got shape {x.shape}")
+        raise UserError(f"resize2d expects a 2-D array, got shape {x.shape}")
     Mr = resize_weights(x.shape[0], out_shape[0], method, antialias)  # (OH, H)
     Mc = resize_weights(x.shape[1], out_shape[1], method, antialias)  # (OW, W)
     return Mr @ x @ Mc.T

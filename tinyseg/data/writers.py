@@ -3,7 +3,8 @@
 The INbreast and CBIS writers reproduce the release layouts closely enough that the real loaders
 read them, quirks included (CBIS rows with swapped crop/mask paths and trailing newlines), so the
 round trips test the loaders on realistic files. Every file is written atomically.
-notes/data-and-evaluation.md §1, §3.7.
+
+See: docs/data.md (the synthetic generator, real datasets), tests/test_data_loaders.py.
 """
 from __future__ import annotations
 
