@@ -3,7 +3,7 @@
 # pydicom, no network). Runs from any directory; tinyseg is used from this checkout.
 #   1. the test suite with the `xp` fixture on cupy (numpy/cupy parity, fast paths vs plain on the
 #      GPU), lessons and docs excluded;
-#   2. benchmarks/train_step.py --device gpu  (tinyseg on cupy with its CUDA fast paths, the same with
+#   2. benchmarks/train_step.py --device gpu  (tinyseg on cupy with every CUDA fast path on (TINYSEG_FUSED=1), the same with
 #      them off ("plain", TINYSEG_FUSED=0), and the PyTorch twin on CUDA);
 #   3. benchmarks/epochs_gpu.py --device gpu  (100 epochs of adv_multi_fcn_crf after a warm-up epoch).
 # Everything is tee'd to $OUT/gpu_check.log when $OUT is set (JSON and markdown results beside it).
@@ -47,7 +47,7 @@ PYEOF
       tests/test_pooling.py tests/test_activation.py tests/test_loss.py tests/test_prior.py tests/test_crf.py \
       tests/test_crf_kernels.py tests/test_arithmetic.py tests/test_autodiff.py tests/test_backend.py \
       tests/test_models.py tests/test_adversarial.py tests/test_optim.py \
-      tests/test_crf_fused.py tests/test_optim_fused.py} --junitxml "$DEST/pytest_gpu.xml"
+      tests/test_crf_fused.py tests/test_optim_fused.py tests/test_cuda_registry.py} --junitxml "$DEST/pytest_gpu.xml"
   echo "pytest rc=$? ($((SECONDS - t0)) s)"
 
   echo "== [2/3] train_step.py --device gpu, limit ${T_STEP}s"

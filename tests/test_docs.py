@@ -19,6 +19,7 @@ MKDOCS_YML = ROOT / "mkdocs.yml"
 NO_API_PAGE = {
     "tinyseg.cli": "the command line: documented by `tinyseg --help` and on the pages",
     "tinyseg.commands": "the subcommands of the command line (same)",
+    "tinyseg.cuda.testing": "test support for the CUDA kernels (emulator, NVRTC check, op counter), not library API",
 }
 
 TAG = re.compile(r"\[ZX18([^\]]*)\]")
