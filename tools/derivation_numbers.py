@@ -133,26 +133,31 @@ def render(ex: Example | None = None) -> str:
             "and the two kernels without their diagonal "
             r"($K_0 = e^{-(I_i-I_j)^2/2}/(P-1)$, $K_1 = \tfrac12 e^{-(x_i-x_j)^2}$):", "",
             "$$", "K_0 = " + _mat(ex.K[0]) + r",\qquad K_1 = " + _mat(ex.K[1]) + ".", "$$", ""]
-    out += ["**Forward.** Each row is one iteration; $q_t = Q_t(\\cdot, 1)$, the probability of "
+    out += ["**Forward.** Each block of three rows is one iteration; $q_t = Q_t(\\cdot, 1)$, the probability of "
             "*mass* at each pixel.", "",
-            "| $t$ | $(K_0 Q_{t-1})_{:,1}$ | $(K_1 Q_{t-1})_{:,1}$ | $Z_t(\\cdot,1) - Z_t(\\cdot,0)$ | $q_t$ |",
-            "|---|---|---|---|---|",
-            f"| 0 | – | – | {_vec(UNARY[:, 1] - UNARY[:, 0])} | {_vec(ex.Q[0][:, 1])} |"]
+            "| $t$ | pixel $i$ | $(K_0 Q_{t-1})_{i,1}$ | $(K_1 Q_{t-1})_{i,1}$ | $Z_t(i,1) - Z_t(i,0)$ | $q_t(i)$ |",
+            "|---|---|---|---|---|---|"]
+    P = len(IMAGE)
+    for i in range(P):
+        out.append(f"| {0 if i == 0 else ''} | {i} | – | – | {_f(UNARY[i, 1] - UNARY[i, 0])} | {_f(ex.Q[0][i, 1])} |")
     for t in range(1, T + 1):
-        A = ex.A[t - 1]
-        out.append(f"| {t} | {_vec(A[0][:, 1])} | {_vec(A[1][:, 1])} | "
-                   f"{_vec(ex.Z[t - 1][:, 1] - ex.Z[t - 1][:, 0])} | {_vec(ex.Q[t][:, 1])} |")
+        A, Z = ex.A[t - 1], ex.Z[t - 1]
+        for i in range(P):
+            out.append(f"| {t if i == 0 else ''} | {i} | {_f(A[0][i, 1])} | {_f(A[1][i, 1])} | "
+                       f"{_f(Z[i, 1] - Z[i, 0])} | {_f(ex.Q[t][i, 1])} |")
     out += ["", f"The loss, the mean of $-\\log Q_T(y_i)$ over the three pixels, is "
             f"$\\mathcal L = {_f(ex.loss)}$.", ""]
     out += ["**Backward.** $\\bar G_t = \\partial\\mathcal L/\\partial Z_t$ (its rows sum to zero) "
             "and $G_{t-1} = \\partial\\mathcal L/\\partial Q_{t-1}$, from $t = T$ down to 0:", "",
-            "| $t$ | $\\bar G_t(\\cdot, 0)$ | $\\bar G_t(\\cdot, 1)$ | $G_{t-1}(\\cdot, 0)$ | $G_{t-1}(\\cdot, 1)$ |",
-            "|---|---|---|---|---|"]
+            "| $t$ | pixel $i$ | $\\bar G_t(i, 0)$ | $\\bar G_t(i, 1)$ | $G_{t-1}(i, 0)$ | $G_{t-1}(i, 1)$ |",
+            "|---|---|---|---|---|---|"]
     for t in range(T, -1, -1):
         gq = ex.gQ.get(t - 1)
-        gq_cells = ("–", "–") if gq is None else (_vec(gq[:, 0]), _vec(gq[:, 1]))
-        out.append(f"| {t} | {_vec(ex.gZ[t][:, 0])} | {_vec(ex.gZ[t][:, 1])} | {gq_cells[0]} | {gq_cells[1]} |")
-    out += ["", "**Results.** Summing the rows of the table ($\\partial\\mathcal L/\\partial U = "
+        for i in range(P):
+            gq_cells = ("–", "–") if gq is None else (_f(gq[i, 0]), _f(gq[i, 1]))
+            out.append(f"| {t if i == 0 else ''} | {i} | {_f(ex.gZ[t][i, 0])} | {_f(ex.gZ[t][i, 1])} | "
+                       f"{gq_cells[0]} | {gq_cells[1]} |")
+    out += ["", "**Results.** Summing $\\bar G_t$ over $t = 0, \\dots, T$ ($\\partial\\mathcal L/\\partial U = "
             "\\sum_{t=0}^{T}\\bar G_t$), the weight gradients and the image gradient through $K_0$:", "",
             "$$", r"\frac{\partial\mathcal L}{\partial U} = " + _mat(ex.gU)
             + r",\qquad \frac{\partial\mathcal L}{\partial w} = " + _mat(ex.gw) + ",", "$$", "",
