@@ -122,3 +122,18 @@ def test_gpu_training_step_runs_every_fast_path_and_matches_the_plain_path_on_th
     for n in g0:
         scale = max(1e-6, float(np.abs(g0[n]).max()))
         np.testing.assert_allclose(g1[n], g0[n], rtol=0, atol=2e-3 * scale, err_msg=n)
+
+
+def test_gpu_step_runs_no_unverified_kernel_by_default() -> None:
+    """TINYSEG_FUSED unset: the GPU runs the plain CuPy code; of tinyseg's kernels only VERIFIED ones may run."""
+    import tinyseg.cuda as tc
+
+    cp = cupy_module()
+    rng = np.random.default_rng(0)
+    x = cp.asarray(rng.standard_normal((4, 1, 40, 40)).astype(np.float32))
+    y = cp.asarray(rng.integers(0, 2, (4, 40, 40)))
+    m = build_model("adv_fcn_crf", np.full((40, 40), 0.4), seed=0).to("gpu")
+    before = dict(tc.launches)
+    with tc.fused(None):
+        loss_and_backward(m, x, y, adversarial=True, eps=0.1)
+    assert {k for k, v in tc.launches.items() if v > before.get(k, 0)} == set()
