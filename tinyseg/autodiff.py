@@ -63,16 +63,19 @@ class Tensor:
     # Make `ndarray + Tensor` call Tensor.__radd__ instead of broadcasting element by element.
     __array_priority__ = 1000
 
+    # --8<-- [start:tensor]
     def __init__(self, data: Any, requires_grad: bool = False, name: str | None = None) -> None:
         if isinstance(data, Tensor):
             data = data.data
-        self.data = _as_array(data)
-        self.grad: Any = None
+        self.data = _as_array(data)          # the raw NumPy or CuPy array
+        self.grad: Any = None                # d(output)/d(self) after backward, for leaves
         self.requires_grad = bool(requires_grad)
-        self.creator: Op | None = None
-        self._index = 0  # which output of its creator this tensor is
-        self._graph_freed = False  # its creator was released by a backward() without retain_graph
+        self.creator: Op | None = None       # the op that computed this tensor (None: a leaf)
+        self._index = 0                      # which output of its creator this tensor is
+        self._graph_freed = False            # creator released by a backward()
+        self._retains_grad = False           # keep .grad although not a leaf
         self.name = name
+    # --8<-- [end:tensor]
 
     # -- array-like properties -------------------------------------------------------------
     @property
@@ -115,6 +118,10 @@ class Tensor:
     def zero_grad(self) -> None:
         self.grad = None
 
+    def retain_grad(self) -> None:
+        """Keep this non-leaf tensor's gradient in `.grad` after `backward` (leaves always keep theirs)."""
+        self._retains_grad = True
+
     # -- reverse mode ------------------------------------------------------------------------
     def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) · grad into `.grad` of every leaf that requires a gradient.
@@ -144,32 +151,33 @@ class Tensor:
             self.grad = grad if self.grad is None else self.grad + grad
             return
 
-        # Gradients of non-leaf tensors, keyed by (producing op, output index): a tensor may be
-        # freed (its consumer released) before its producer is reached, its gradient may not.
+        # --8<-- [start:backward]
+        # Adjoints of non-leaf tensors, keyed by (producing op, output index): a tensor may be
+        # freed (its consumer released) before its producer is reached, its adjoint may not.
         grads: dict[tuple[int, int], Any] = {(id(self.creator), self._index): grad}
         for op in reversed(_topological_order(self.creator)):
-            gys = [grads.pop((id(op), k), None) for k in range(len(op.output_meta))]
+            gys = [grads.pop((id(op), k), None) for k in range(len(op.outputs))]
             if all(gy is None for gy in gys):
-                continue
-            gys = [xp.zeros(shape, dtype) if gy is None else gy for gy, (shape, dtype) in zip(gys, op.output_meta)]
-            gxs = op.backward(*gys)
+                continue  # no path from this op to the output
+            gys = [xp.zeros(shape, dtype) if gy is None else gy
+                   for gy, (shape, dtype) in zip(gys, op.output_meta)]
+            for ref, gy in zip(op.outputs, gys):
+                _keep_grad_if_asked(ref(), gy)
+            gxs = op.backward(*gys)              # the op's hand-written backward
             if not isinstance(gxs, tuple):
                 gxs = (gxs,)
             for x, gx in zip(op.inputs, gxs):
                 if gx is None or not x.requires_grad:
                     continue
-                if tuple(gx.shape) != x.shape:
-                    raise RuntimeError(f"{type(op).__name__}.backward returned a gradient of shape "
-                                       f"{tuple(gx.shape)} for an input of shape {x.shape}.")
-                if x._graph_freed:
-                    raise RuntimeError(_FREED_GRAPH)
-                if x.creator is None:  # a leaf: keep its gradient (summed over uses and calls)
+                _check_gradient(op, x, gx)
+                if x.creator is None:            # a leaf: keep its gradient, summed over uses
                     x.grad = gx if x.grad is None else x.grad + gx
-                else:
+                else:                            # an intermediate: sum its adjoint over uses
                     key = (id(x.creator), x._index)
                     grads[key] = gx if key not in grads else grads[key] + gx
             if not retain_graph:
-                op.release()
+                op.release()                     # frees the arrays the op saved for backward
+        # --8<-- [end:backward]
 
     # -- operators (the functions live in tinyseg.functions.arithmetic) ----------------------
     def __add__(self, other: Any) -> Tensor:
@@ -234,6 +242,21 @@ class Tensor:
         return _F().log(self)
 
 
+def _check_gradient(op: Op, x: Tensor, gx: Any) -> None:
+    """Refuse a gradient of the wrong shape, or one flowing into a graph already freed."""
+    if tuple(gx.shape) != x.shape:
+        raise RuntimeError(f"{type(op).__name__}.backward returned a gradient of shape "
+                           f"{tuple(gx.shape)} for an input of shape {x.shape}.")
+    if x._graph_freed:
+        raise RuntimeError(_FREED_GRAPH)
+
+
+def _keep_grad_if_asked(t: Tensor | None, gy: Any) -> None:
+    """Store gy on an intermediate tensor whose gradient the user asked to keep (`retain_grad`)."""
+    if t is not None and t._retains_grad:
+        t.grad = gy if t.grad is None else t.grad + gy
+
+
 _FREED_GRAPH = ("backward() through a graph that an earlier backward() has already freed. Pass "
                 "retain_graph=True to the earlier backward() to call backward() on the same graph again.")
 
@@ -263,25 +286,23 @@ class Op:
     outputs: tuple[Any, ...] = ()
     output_meta: tuple[tuple[tuple[int, ...], Any], ...] = ()
 
+    # --8<-- [start:op_call]
     def __call__(self, *inputs: Any) -> Any:
         tensors = [x if isinstance(x, Tensor) else None for x in inputs]
-        arrays = [_as_array(x) for x in inputs]
-        # Device check on real arrays only: Python scalars become arrays below, on the right device.
-        xp = get_array_module(*[a for a, x in zip(arrays, inputs) if a is x or isinstance(x, Tensor)])
-        # Python scalars become arrays of the tensors' dtype, on the tensors' device.
-        ref_dtype = next((a.dtype for a, t in zip(arrays, tensors) if t is not None), None)
-        arrays = [a if t is not None or a is x else xp.asarray(a, dtype=ref_dtype if a.ndim == 0 else a.dtype)
-                  for a, t, x in zip(arrays, tensors, inputs)]
+        arrays = _raw_arrays(inputs)         # Tensors unwrapped, scalars made arrays
         ys = self.forward(*arrays)
         single = not isinstance(ys, tuple)
         outputs = [Tensor(y) for y in ((ys,) if single else ys)]
         if _grad_enabled and any(t is not None and t.requires_grad for t in tensors):
-            self.inputs = tuple(t if t is not None else Tensor(a) for t, a in zip(tensors, arrays))
-            self.outputs = tuple(weakref.ref(o) for o in outputs)
+            # Record this op as the creator of its outputs: this is the graph.
+            self.inputs = tuple(t if t is not None else Tensor(a)
+                                for t, a in zip(tensors, arrays))
+            self.outputs = tuple(weakref.ref(o) for o in outputs)  # weak: no cycle
             self.output_meta = tuple((o.shape, o.dtype) for o in outputs)
             for k, o in enumerate(outputs):
                 o.creator, o.requires_grad, o._index = self, True, k
         return outputs[0] if single else tuple(outputs)
+    # --8<-- [end:op_call]
 
     def forward(self, *xs: Any) -> Any:
         raise NotImplementedError
@@ -304,6 +325,19 @@ class Op:
         overridable(cls, "forward", "backward")
 
 
+def _raw_arrays(inputs: tuple[Any, ...]) -> list[Any]:
+    """The raw arrays of an op's inputs, all on one device; Python scalars become arrays of
+    the tensors' dtype on that device. Refuses NumPy and CuPy arrays mixed."""
+    tensors = [x if isinstance(x, Tensor) else None for x in inputs]
+    arrays = [_as_array(x) for x in inputs]
+    # Device check on real arrays only: Python scalars become arrays below, on the right device.
+    xp = get_array_module(*[a for a, x in zip(arrays, inputs) if a is x or isinstance(x, Tensor)])
+    ref_dtype = next((a.dtype for a, t in zip(arrays, tensors) if t is not None), None)
+    return [a if t is not None or a is x else xp.asarray(a, dtype=ref_dtype if a.ndim == 0 else a.dtype)
+            for a, t, x in zip(arrays, tensors, inputs)]
+
+
+# --8<-- [start:topological_order]
 def _topological_order(root: Op) -> list[Op]:
     """Ops reachable from `root`, each after all ops that produce its inputs (iterative DFS)."""
     order: list[Op] = []
@@ -322,6 +356,7 @@ def _topological_order(root: Op) -> list[Op]:
             if x.creator is not None and id(x.creator) not in visited:
                 stack.append((x.creator, False))
     return order
+# --8<-- [end:topological_order]
 
 
 def as_tensor(x: Any) -> Tensor:

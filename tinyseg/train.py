@@ -112,39 +112,46 @@ class Trainer:
         self._y = to_device(data.train_y, device)
         self._vx = to_device(data.val_x, device)
 
+    # --8<-- [start:run_epoch]
     def run_epoch(self) -> dict[str, float]:
         """One pass over the shuffled training set; returns the history row."""
         c, n = self.config, len(self._x)
         t0 = time.perf_counter()
         self.model.train()
-        order = to_device(self.rng.permutation(n), self.device)  # one transfer per epoch, not per step
+        order = to_device(self.rng.permutation(n), self.device)  # one transfer per epoch
         losses, ratios = [], []
         for i in range(0, n, c.batch_size):
             idx = order[i:i + c.batch_size]
             self.model.zero_grad()
-            # sync=False: the step's numbers stay on the device (labels were validated in prepare_data),
-            # so a GPU step never waits for the GPU; they are read once per epoch below.
-            res = loss_and_backward(self.model, self._x[idx], self._y[idx], adversarial=self.model.adversarial,
-                                    eps=self.eps, lam=c.l2, l2_scope=c.l2_scope, adv_kernel=c.adv_kernel,
-                                    sync=False)
+            # forward, loss (Eq. 1, plus Eq. 8's adversarial term when asked), backward
+            res = loss_and_backward(self.model, self._x[idx], self._y[idx],
+                                    adversarial=self.model.adversarial, eps=self.eps,
+                                    lam=c.l2, l2_scope=c.l2_scope, adv_kernel=c.adv_kernel,
+                                    sync=False)  # numbers stay on the device until the end
             self.opt.step()
             losses.append(res.loss)
             ratios.append(res.r_ratio)
-            if self.on_step is not None:
+            if self.on_step is not None:  # the progress bar
                 self.on_step(i // c.batch_size + 1, -(-n // c.batch_size))
         self.epoch += 1
+        return self._finish_epoch(losses, ratios, time.perf_counter() - t0)
+    # --8<-- [end:run_epoch]
+
+    def _finish_epoch(self, losses: list[Any], ratios: list[Any], seconds: float) -> dict[str, float]:
+        """The epoch's history row; validation Dice, and the best epoch's parameters kept."""
+        t0 = time.perf_counter()
         losses = as_numpy(get_array_module(self._x).stack(losses)).astype(float)
         ratios = as_numpy(get_array_module(self._x).stack(ratios)).astype(float)
         row = {"epoch": self.epoch, "train_loss": float(np.mean(losses)), "r_ratio": float(np.mean(ratios)),
                "val_dice": float("nan"), "seconds": 0.0}
         if not np.all(np.isfinite(losses)):
             raise UserError(f"training diverged at epoch {self.epoch} (loss {row['train_loss']}); "
-                               "try a smaller --lr.")
+                            "try a smaller --lr.")
         if len(self._vx):
             row["val_dice"] = _pooled_dice(as_numpy(self.model.predict(self._vx)), self.data.val_y)
             if row["val_dice"] > self.best_score:
                 self.best_score, self.best_epoch, self.best_state = row["val_dice"], self.epoch, self.model.state_dict()
-        row["seconds"] = time.perf_counter() - t0
+        row["seconds"] = seconds + time.perf_counter() - t0
         self.history.append(row)
         return row
 
@@ -305,12 +312,15 @@ def fit(config: TrainConfig, out: str | Path, resume: bool = False, quiet: bool 
 
         progress.start(trainer.epoch)
         trainer.on_step = progress.step
+        # --8<-- [start:fit_loop]
         while trainer.epoch < config.epochs:
-            row = trainer.run_epoch()
-            trainer.save_checkpoint(out / "checkpoint.npz")
+            row = trainer.run_epoch()        # the training loop, plus validation Dice
+            trainer.save_checkpoint(out / "checkpoint.npz")   # for --resume
             atomic_write_text(out / "history.csv", _history_csv(trainer.history))
             progress.epoch(row)
+        # keep the epoch with the best validation Dice (the last one without validation)
         _save_npz(out / "model.npz", trainer.selected_state())
+        # --8<-- [end:fit_loop]
         atomic_write_text(out / "history.csv", _history_csv(trainer.history))
         run = load_run(out, device=device)
         if evaluate_test:

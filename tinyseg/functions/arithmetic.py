@@ -20,17 +20,18 @@ from ..gradcheck import register_gradcheck
 Axis = int | Sequence[int] | None
 
 
+# --8<-- [start:sum_to]
 def _sum_to(gy: Any, shape: tuple[int, ...]) -> Any:
-    """Sum `gy` over the axes that broadcasting added or stretched, giving an array of `shape`."""
+    """Sum `gy` over the axes that broadcasting added or stretched, giving `shape`."""
     if tuple(gy.shape) == tuple(shape):
         return gy
-    lead = gy.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and gy.shape[lead + i] != 1)
-    out = gy.sum(axis=axes, keepdims=True)
-    return out.reshape(shape) if lead else out
+    lead = gy.ndim - len(shape)                  # axes broadcasting added in front
+    stretched = tuple(lead + i for i, n in enumerate(shape)
+                      if n == 1 and gy.shape[lead + i] != 1)   # size-1 axes it stretched
+    out = gy.sum(axis=tuple(range(lead)) + stretched, keepdims=True)
+    return out.reshape(shape) if lead else out   # drop the added axes
 
 
-# ---------------------------------------------------------------- element-wise binary ops
 class AddOp(Op):
     def forward(self, a: Any, b: Any) -> Any:
         self.shapes = a.shape, b.shape
@@ -38,8 +39,10 @@ class AddOp(Op):
 
     def backward(self, gy: Any) -> tuple[Any, Any]:
         return _sum_to(gy, self.shapes[0]), _sum_to(gy, self.shapes[1])
+# --8<-- [end:sum_to]
 
 
+# ---------------------------------------------------------------- element-wise binary ops
 class SubOp(Op):
     def forward(self, a: Any, b: Any) -> Any:
         self.shapes = a.shape, b.shape
