@@ -4,8 +4,8 @@ A `Module` finds its parameters and sub-modules among its attributes (in the ord
 assigned), so ``named_parameters()`` and ``state_dict()`` need no registration calls.
 
 Initialisation: the authors draw every FCN weight from N(0, 1). With fan-ins up to 588 that
-puts pre-activations near ±24, so tanh and softmax saturate and their gradients vanish (CRF
-note §6.1). tinyseg uses Glorot-uniform initialisation, the standard choice for tanh networks:
+puts pre-activations near ±24, so tanh and softmax saturate and their gradients vanish.
+tinyseg uses Glorot-uniform initialisation, the standard choice for tanh networks:
 U(−a, a) with a = √(6 / (fan_in + fan_out)), which keeps activations of unit order.
 
 See: lessons/02_fcn.py, tests/test_nn.py.
@@ -224,7 +224,7 @@ class MeanFieldCRF(Module):
 
     Runs `n_iter` iterations in training mode and `n_iter_eval` in eval mode (5 and 10, as the
     paper). Its weights are unconstrained and start positive inside the contraction bound
-    (CRF note §3.5), so mean field converges and backprop through the iterations is bounded.
+    (`crf_contraction_bound`), so mean field converges and backprop through the iterations is bounded.
 
     Args:
         graph: "dense" (the paper) or "grid4" (the authors' code, with correct messages).

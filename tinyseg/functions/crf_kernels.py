@@ -20,7 +20,7 @@ Kernels (index 0 depends on the image, index 1 does not; the weights follow this
 
 Self pairs ($j = i$) are excluded unless ``include_self=True``: the diagonal term
 $k_{ii}x_i$ is subtracted from the full product. The dense intensity kernel is divided by
-$P-1$ so that its message is an average (CRF note §3.5).
+$P-1$ so that its message is an average (docs: derivations/mean_field.md, and `crf_default_weights`).
 
 See: lessons/03_crf.py, tests/test_crf_kernels.py.
 """
@@ -78,7 +78,7 @@ class DenseIntensityKernel:
         return self.image * kx - self.apply(self.image * x)
 
     def image_vjp(self, a: Any, b: Any, ka: Any = None, kb: Any = None) -> Any:
-        r"""$\nabla_I\,a^\top K b = -(a\odot[I,K]b + b\odot[I,K]a)$ (CRF note §4.3, filter-only form).
+        r"""$\nabla_I\,a^\top K b = -(a\odot[I,K]b + b\odot[I,K]a)$ (filter-only form; docs: derivations/image_gradient.md).
 
         The diagonal carries a factor $(I_i-I_i) = 0$, so the self pair does not matter here.
         `ka`, `kb` are $Ka$, $Kb$ when already computed.
@@ -174,7 +174,7 @@ class Grid4Kernel:
     def image_vjp(self, a: Any, b: Any, **_: Any) -> Any:
         r"""$\nabla_I\,a^\top K b$ through the edge weights $e=e^{-\Delta^2}$, $\Delta = I_{next}-I$.
 
-        Note §4.4: $\partial(a^\top Kb)/\partial e_{ij} = a_ib_j + a_jb_i$, $de/d\Delta = -2\Delta e$.
+        Edge form (docs: derivations/image_gradient.md): $\partial(a^\top Kb)/\partial e_{ij} = a_ib_j + a_jb_i$, $de/d\Delta = -2\Delta e$.
         """
         if not self.depends_on_image:
             return None
@@ -220,7 +220,7 @@ def crf_kernels(image: Any, graph: str = "dense", include_self: bool = False, ou
 
 
 def crf_default_weights(graph: str = "dense", per_label: bool = False) -> np.ndarray:
-    r"""Initial CRF weights inside the contraction bound (CRF note §3.5).
+    r"""Initial CRF weights inside the contraction bound (`crf_contraction_bound`; tests/test_crf_kernels.py).
 
     Dense: $w_{int} = 1$ (the $1/(P-1)$-scaled intensity kernel, $\lambda_{\max}\le1$) and
     $w_{pos} = 1$ (pixel units, $\lambda_{\max}\approx1.07$), so
@@ -241,7 +241,7 @@ def crf_default_weights(graph: str = "dense", per_label: bool = False) -> np.nda
 
 def crf_spectral_radius(image: Any, graph: str = "dense", include_self: bool = False,
                         n_power_iter: int = 100) -> np.ndarray:
-    r"""$\lambda_{\max}(K_m)$ per image and kernel, by power iteration   (CRF note §3.5).
+    r"""$\lambda_{\max}(K_m)$ per image and kernel, by power iteration (for `crf_contraction_bound`).
 
     The kernels are symmetric and non-negative, so $\lambda_{\max}$ is the spectral radius
     (Perron–Frobenius). Iterating $K + sI$ with $s$ the largest row sum keeps the spectrum in
@@ -279,7 +279,7 @@ def crf_contraction_bound(weights: Any, image: Any, graph: str = "dense", includ
 
     With two labels the update acts on $\delta = Z_1 - Z_0$ as
     $\delta \mapsto u + \sum_m (w_{m,0}+w_{m,1})K_m\sigma(\delta) + \text{const}$, and
-    $\sigma'\le\frac14$; for scalar weights this is the note's $\tfrac12\sum_m w_m\lambda_{\max}$.
+    $\sigma'\le\frac14$; for scalar weights this is $\tfrac12\sum_m w_m\lambda_{\max}$.
     Below 1 the iteration is a contraction: mean field converges and backprop through T
     iterations stays bounded.
 
