@@ -23,8 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
-def run_in_pty(argv: list[str], env: dict[str, str], timeout: float) -> tuple[int, list[tuple[float, str]]]:
-    """Run `argv` with stdin, stdout and stderr on a pseudo-terminal of 120×40.
+def run_in_pty(argv: list[str], env: dict[str, str], timeout: float,
+               size: tuple[int, int] = (40, 120)) -> tuple[int, list[tuple[float, str]]]:
+    """Run `argv` with stdin, stdout and stderr on a pseudo-terminal of `size` (rows, columns).
 
     Returns the exit status and every chunk of output with its time in seconds since the start.
     """
@@ -33,7 +34,7 @@ def run_in_pty(argv: list[str], env: dict[str, str], timeout: float) -> tuple[in
     if pid == 0:  # the child: its standard streams are the terminal
         os.chdir(ROOT)
         os.execve(argv[0], argv, env)
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", *size, 0, 0))
     chunks: list[tuple[float, str]] = []
     try:
         while time.monotonic() - t0 < timeout:
@@ -64,6 +65,20 @@ def test_lesson_04_fast_shows_every_training_run_on_a_terminal(tmp_path: Path) -
         assert re.search(rf"(?:^|[\r\n]){re.escape(name)}: 100%\|[^\r\n]*\| 1/1 \[[^\]]*loss=", text), \
             f"no finished progress bar for {name!r} in:\n{text[-3000:]}"
     assert all(f"[{k}] " in text for k in range(1, 6)), text[-3000:]
+
+
+def test_a_terminal_without_a_size_still_gets_a_bar() -> None:
+    # tqdm draws nothing on a 0 × 0 terminal (a bare pseudo-terminal, some containers).
+    script = ("from tinyseg.train import _Progress\n"
+              "p = _Progress('demo', 2, quiet=False)\n"
+              "p.start(0)\n"
+              "p.epoch({'train_loss': 0.5, 'val_dice': 0.75})\n"
+              "p.close()\n")
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    code, chunks = run_in_pty([sys.executable, "-c", script], env, timeout=60, size=(0, 0))
+    text = ANSI.sub("", "".join(c for _, c in chunks))
+    assert code == 0, text
+    assert re.search(r"demo:  50%\|.*\| 1/2 \[.*loss=0\.5000, val_dice=0\.7500\]", text), text
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sys
 import threading
 import time
@@ -206,6 +207,14 @@ def _history_csv(history: list[dict[str, float]]) -> str:
     return buf.getvalue()
 
 
+def _columns(stream: Any) -> int:
+    """The width of the terminal `stream` writes to; 0 where it reports none or is no terminal."""
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, ValueError, OSError):  # io.UnsupportedOperation is an OSError
+        return 0
+
+
 class _Progress:
     """A run's progress on stderr, from data preparation to the test evaluation; nothing when `quiet`.
 
@@ -219,8 +228,11 @@ class _Progress:
 
         self.desc, self.quiet, self.t0, self.epochs = desc, quiet, time.perf_counter(), 0
         self.scores: dict[str, str] = {}
+        # A terminal that reports no size (0 × 0: a bare pseudo-terminal, some containers) would get
+        # no bar at all from tqdm: draw it 80 columns wide there.
+        width = {"dynamic_ncols": True} if _columns(sys.stderr) else {"ncols": 80, "nrows": 24}
         self.bar = None if quiet or not sys.stderr.isatty() else tqdm(
-            total=total, desc=desc, unit="ep", dynamic_ncols=True)
+            total=total, desc=desc, unit="ep", **width)
         if self.bar is not None:
             self.done = threading.Event()
             self.heartbeat = threading.Thread(target=self._beat, daemon=True)
