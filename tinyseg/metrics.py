@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, Sequence
 
 import numpy as np
-from scipy.special import gammaln, logsumexp
 
 from .backend import as_numpy
 
@@ -176,6 +175,8 @@ def mcnemar(n01: int, n10: int) -> McNemarResult:
     The exact p is computed in log space, $\log P(X\le k) = \mathrm{logsumexp}_j
     [\log\binom{n}{j}] - n\log 2$, so counts of 10⁴ and more neither overflow nor underflow.
     """
+    from scipy.special import gammaln, logsumexp  # here, not at import: it costs ~0.6 s
+
     n01, n10 = int(n01), int(n10)
     if n01 < 0 or n10 < 0:
         raise ValueError(f"McNemar counts must be non-negative, got ({n01}, {n10}).")
