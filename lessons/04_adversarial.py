@@ -7,17 +7,20 @@ then adversarial training (Eq. 8): the loss at I and at I + R, summed. It trains
 `adv_fcn_crf` on the same seed from ONE shared pretrained FCN (so the comparison isolates the
 adversarial term) for the same fixed budget (no early selection, which would otherwise keep
 the first fine-tuning epoch of both and hide the difference), and compares their test Dice and
-trimap accuracy.
+trimap accuracy. Finally it measures what adversarial training is classically for: robustness.
+Each trained model is attacked with its own image gradient, R = ε g/‖g‖, at several ε, and its
+test Dice on I + R is compared with a random perturbation of the same norm.
 
 Budget (default run): FCN pre-training 20 epochs (best validation epoch kept), then each CRF
 variant fine-tuned for 8 epochs on all 58 training masses (dense CRF, 5 mean-field iterations in
 training, 10 at test). A dense `adv_fcn_crf` step costs two forward and two backward passes
-through FCN and CRF — about 0.35 s on a 2-core CPU — and the lesson takes 40 s on an idle 2-core
-CPU (2 min with another job on the second core; 11 s on an H100); ``--fast``: under 20 s.
+through FCN and CRF. The lesson's wall time, default and ``--fast``, is in the lesson table of
+the docs' home page (measured by ``python tools/make_figures.py --times``).
 
 Prints: numbered findings with expected values on stdout; each training run's progress on stderr.
 Saves: ``04_adversarial_example.png`` (image, g, R, prediction at I and at I + R),
-``04_predictions.png`` (FCN-CRF vs adversarial FCN-CRF on test ROIs, as the paper's Fig. 3).
+``04_predictions.png`` (FCN-CRF vs adversarial FCN-CRF on test ROIs, as the paper's Fig. 3),
+``04_robustness.png`` (test Dice under attack against ε, both models, and a random control).
 
 Run: ``python lessons/04_adversarial.py [--fast] [--device cpu|gpu] [--out DIR]``
 """
@@ -46,6 +49,34 @@ def perturbation_by_hand(g: np.ndarray, eps: float) -> np.ndarray:
             r[n] = eps * unit / np.sqrt((unit * unit).sum())
     return r
 # --8<-- [end:perturbation]
+
+
+# --8<-- [start:robustness]
+def dice_under_attack(run: ts.Run, images: np.ndarray, labels: np.ndarray, eps_list: list[float],
+                      random: bool = False, batch: int = 29) -> list[float]:
+    """Pooled Dice of a trained run on I + R, R = ε g/‖g‖ per image, g = ∇_I L of the run itself.
+
+    With ``random=True``, g is replaced by Gaussian noise: a perturbation of the same norm in a
+    direction that does not look at the model, the control for "is it the direction or the size?".
+    """
+    model = run.model.eval()                 # attack the model as it is evaluated (10 CRF iterations)
+    xp = ts.get_array_module(model.parameters()[0].data)
+    x = run.normalize(images).astype(np.float32)
+    g = np.zeros_like(x)
+    for i in range(0, len(x), batch):
+        image = ts.Tensor(xp.asarray(x[i:i + batch]), requires_grad=True)
+        F.cross_entropy(model(image), xp.asarray(labels[i:i + batch])).backward()
+        g[i:i + batch] = ts.as_numpy(image.grad)
+    if random:
+        g = np.random.default_rng(0).standard_normal(g.shape).astype(g.dtype)
+    dice = []
+    for eps in eps_list:
+        r = ts.as_numpy(ts.adversarial.adversarial_perturbation(xp.asarray(g), eps))
+        pred = np.concatenate([run.model.predict(xp.asarray(x[i:i + batch] + r[i:i + batch]))
+                               for i in range(0, len(x), batch)])
+        dice.append(metrics.dice_pooled(ts.as_numpy(pred), labels))
+    return dice
+# --8<-- [end:robustness]
 
 
 def main() -> None:
@@ -136,6 +167,36 @@ def main() -> None:
     finding(5, "trimap accuracy w = 1 / 3 / 5: " + "; ".join(
         f"{v}: " + " / ".join(f"{100 * m[v]['trimap_accuracy'][str(w)]:.1f}" for w in (1, 3, 5)) for v in m) +
         f"; ‖R‖/‖I‖ during adversarial training = {ratio:.4f} (expected ≈ 0.0025: ε = 0.1 on a 40×40 image)")
+
+    # 4. Robustness: each model attacked with its own gradient, against a random direction.
+    n_att = 8 if args.fast else 29
+    eps_list = [0.1, 0.5, 1.0, 2.0]
+    att_x, att_y = ds.test.images[:n_att], ds.test.labels[:n_att]
+    clean = {v: metrics.dice_pooled(run.predict(att_x), att_y) for v, run in runs.items()}
+    attacked = {v: dice_under_attack(run, att_x, att_y, eps_list) for v, run in runs.items()}
+    control = dice_under_attack(runs["fcn_crf"], att_x, att_y, eps_list, random=True)
+    finding(6, f"pooled Dice on {n_att} test ROIs under attack, ε = " + " / ".join(map(str, eps_list)) + ": " +
+            "; ".join(f"{v}: {clean[v]:.4f} clean → " + " / ".join(f"{d:.4f}" for d in attacked[v])
+                      for v in runs) +
+            "; fcn_crf under a random direction of the same norm: " + " / ".join(f"{d:.4f}" for d in control) +
+            " (expected: the attack lowers Dice more than the random direction, more as ε grows; whether "
+            "adversarial training makes the model more robust is what this measures — read the two rows "
+            "against each other)")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.6, 3.8))
+    names = {"fcn_crf": "FCN-CRF", "adv_fcn_crf": "adversarial FCN-CRF"}
+    for v, marker in (("fcn_crf", "o"), ("adv_fcn_crf", "s")):
+        ax.plot([0.0] + eps_list, [clean[v]] + attacked[v], marker=marker, ms=4, label=f"{names[v]}, attacked")
+    ax.plot([0.0] + eps_list, [clean["fcn_crf"]] + control, "k--", marker="^", ms=4,
+            label="FCN-CRF, random direction")
+    ax.set(xlabel="ε (‖R‖ per image, normalised intensity units)", ylabel="test pooled Dice",
+           title=f"Dice under perturbation ({n_att} test ROIs)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    savefig(fig, args.out / "04_robustness.png", dpi=200)
+    plt.close(fig)
 
     preds = {v: run.predict(ds.test.images[:6]) for v, run in runs.items()}
     fig = viz.contours(ds.test.images[:6], ds.test.labels[:6],
