@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -193,6 +194,9 @@ def load_dataset(spec: str = "phantom", data_seed: int = 0, val_frac: float = 0.
     loaded = _load(path) if cache and path.is_file() else None
     warn = WarningCounter()
     if loaded is None:
+        # Building can take seconds (synthetic) to minutes (a DICOM folder): say so, on stderr.
+        print(f"tinyseg: building the {name} dataset" + (f" (cached under {path.parent} for next time)"
+              if cache else ""), file=sys.stderr, flush=True)
         samples, kind = _build(source, arg, int(data_seed), opts, warn)
         warnings = dict(warn.counts)
         if cache:
