@@ -7,6 +7,10 @@ RESULTS_DIR is the ``--out`` folder of ``tinyseg table2`` (with ``table2.json``,
 several variants on six test ROIs, as the paper's Fig. 3), ``fig4_trimap.png`` (trimap accuracy
 against width, mean ± std over seeds, as Fig. 4) and ``training_curves.png`` (seed 0) into the
 destination. The checkpoints stay where they are (too large for the repository).
+
+Then it runs ``tools/make_results_quotes.py``, which rewrites, from every preset's
+``table2.json`` under ``docs/results/``, the compact ``table2_compact.md`` beside each
+``table2.md`` and the sentences that pages quote (``docs/outputs/table2_quotes.md``).
 """
 from __future__ import annotations
 
@@ -18,6 +22,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import make_results_quotes  # noqa: E402  (tools/ is not a package)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     savefig(viz.training_curves(histories), args.dest / "training_curves.png")
     plt.close("all")
     print(f"wrote {args.dest}")
-    return 0
+    return make_results_quotes.main([])
 
 
 if __name__ == "__main__":

@@ -1,0 +1,69 @@
+"""The Table-2 numbers that pages quote are generated from the results and current.
+
+``tools/make_results_quotes.py`` writes ``docs/outputs/table2_quotes.md`` (one snippet section
+per claim) and ``docs/results/<preset>/table2_compact.md`` from ``docs/results/*/table2.json``.
+"""
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+QUOTES = ROOT / "docs/outputs/table2_quotes.md"
+INCLUDE = re.compile(r"""--8<--\s+["']?(?:docs/outputs/)?table2_quotes\.md:([a-z][-_0-9a-z]*)""")
+SECTION = re.compile(r"^<!-- --8<-- \[(start|end):([a-z][-_0-9a-z]*)\] -->$", re.M)
+FIXED = [f"{p}_{c}" for p in ("phantom", "ddsm_bcrp") for c in ("fcn_vs_prior", "crf_vs_fcn", "multi_vs_fcn",
+                                                                  "adv_vs_plain")]
+
+
+def _tool():  # noqa: ANN202
+    spec = importlib.util.spec_from_file_location("make_results_quotes", ROOT / "tools/make_results_quotes.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _sections() -> set[str]:
+    marks = SECTION.findall(QUOTES.read_text(encoding="utf-8"))
+    starts = [n for kind, n in marks if kind == "start"]
+    ends = [n for kind, n in marks if kind == "end"]
+    assert starts == ends, "every [start:NAME] needs its [end:NAME], in the same order"
+    return set(starts)
+
+
+def test_generated_quotes_and_compact_tables_are_current() -> None:
+    stale = [path.relative_to(ROOT).as_posix() for path, text in _tool().outputs().items()
+             if not path.is_file() or path.read_text(encoding="utf-8") != text]
+    assert not stale, f"stale: {stale}; run python tools/make_results_quotes.py"
+
+
+def test_every_included_quote_section_exists() -> None:
+    have = _sections()
+    missing = []
+    for page in sorted((ROOT / "docs").rglob("*.md")):
+        for name in INCLUDE.findall(page.read_text(encoding="utf-8")):
+            if name not in have:
+                missing.append(f"{page.relative_to(ROOT)}: {name}")
+    assert not missing, "pages include Table-2 quote sections that the generator does not write:\n  " + \
+        "\n  ".join(missing)
+
+
+def test_the_fixed_section_names_exist_and_quote_numbers() -> None:
+    have = _sections()
+    assert set(FIXED) <= have, f"missing: {sorted(set(FIXED) - have)}"
+    text = QUOTES.read_text(encoding="utf-8")
+    for name in FIXED:
+        body = text.split(f"[start:{name}] -->", 1)[1].split(f"<!-- --8<-- [end:{name}]", 1)[0]
+        assert re.search(r"\d+\.\d\d ± \d+\.\d\d %", body), f"{name} quotes no mean ± sd: {body!r}"
+        if name.endswith(("crf_vs_fcn", "multi_vs_fcn", "adv_vs_plain")):
+            assert "Wilcoxon signed-rank p = " in body, f"{name} quotes no test: {body!r}"
+
+
+def test_quotes_follow_the_json() -> None:
+    """A changed number in the results changes the sentence: nothing in it is typed."""
+    tool = _tool()
+    import json
+    table = json.loads(tool.PRESETS["phantom"].read_text(encoding="utf-8"))
+    table["rows"]["fcn_crf"]["dice_pooled_mean"] = 0.5
+    assert "50.00 ± " in tool.quotes(table)["crf_vs_fcn"]
