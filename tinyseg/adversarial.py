@@ -124,12 +124,15 @@ def loss_and_backward(model: SegmentationModel, images: Any, labels: Any, advers
     # g has no path through them, and the adversarial pass reuses them.
     frozen = Tensor(images) if adv_kernel == "frozen" else None
     # --8<-- [start:step]
-    clean = F.cross_entropy(model(x, crf_image=frozen), labels, check_labels=sync)
+    clean = F.cross_entropy(model(x, crf_image=frozen), labels,
+                            check_labels=sync)
     clean.backward()
-    total, adv_value, ratio = clean.data, xp.zeros((), clean.dtype), xp.zeros((), clean.dtype)
+    total = clean.data
+    adv_value, ratio = xp.zeros((), clean.dtype), xp.zeros((), clean.dtype)
     if adversarial:
         x_adv, ratio = adversarial_input(x.grad, images, eps)  # I + R, R held constant
-        adv = F.cross_entropy(model(Tensor(x_adv), crf_image=frozen), labels, check_labels=sync)
+        adv = F.cross_entropy(model(Tensor(x_adv), crf_image=frozen), labels,
+                              check_labels=sync)
         adv.backward()
         adv_value = adv.data
         total = total + adv_value

@@ -129,8 +129,10 @@ def trimap_band(target: np.ndarray, width: int, metric: str = "euclidean") -> np
         return (g & (d_in <= width)) | (~g & (d_out <= width))
     if metric == "chessboard":
         square = np.ones((2 * width + 1, 2 * width + 1), bool)
-        return ndimage.binary_dilation(g, square) & ~ndimage.binary_erosion(g, square, border_value=1)
-    raise ValueError(f"unknown trimap metric {metric!r}: use 'euclidean' or 'chessboard'.")
+        eroded = ndimage.binary_erosion(g, square, border_value=1)
+        return ndimage.binary_dilation(g, square) & ~eroded
+    raise ValueError(
+        f"unknown trimap metric {metric!r}: use 'euclidean' or 'chessboard'.")
     # --8<-- [end:trimap_band]
 
 
@@ -188,7 +190,8 @@ def mcnemar(n01: int, n10: int) -> McNemarResult:
     log_terms = gammaln(n + 1) - gammaln(j + 1) - gammaln(n - j + 1) - n * math.log(2.0)
     log_p = math.log(2.0) + float(logsumexp(log_terms))
     chi2 = (abs(n01 - n10) - 1) ** 2 / n if abs(n01 - n10) > 1 else 0.0
-    return McNemarResult(n01, n10, min(1.0, math.exp(log_p)), chi2, math.erfc(math.sqrt(chi2 / 2)))
+    p_chi2 = math.erfc(math.sqrt(chi2 / 2))
+    return McNemarResult(n01, n10, min(1.0, math.exp(log_p)), chi2, p_chi2)
     # --8<-- [end:mcnemar]
 
 
@@ -228,7 +231,8 @@ def paired_image_test(dice_a: np.ndarray, dice_b: np.ndarray) -> PairedTestResul
     # --8<-- [start:paired_test]
     d = b - a
     pos, neg = int((d > 0).sum()), int((d < 0).sum())
-    p_sign = mcnemar(pos, neg).p_exact  # the sign test is the exact binomial on the non-zero differences
+    # the sign test is the exact binomial on the non-zero differences
+    p_sign = mcnemar(pos, neg).p_exact
     p_w = float(stats.wilcoxon(d).pvalue) if np.any(d != 0) else float("nan")
     return PairedTestResult(pos + neg, float(d.mean()) if len(d) else 0.0, p_sign, p_w)
     # --8<-- [end:paired_test]
@@ -256,14 +260,16 @@ def bootstrap_dice_ci(preds: Sequence[np.ndarray] | np.ndarray, target: np.ndarr
     counts = []
     for p in preds:
         p = p.astype(bool)
-        counts.append(np.stack([(p & target).sum((1, 2)), (p & ~target).sum((1, 2)), (~p & target).sum((1, 2))], 1))
-    counts = np.stack(counts)                                           # (seeds, n, 3): TP, FP, FN
+        counts.append(np.stack([(p & target).sum((1, 2)), (p & ~target).sum((1, 2)),
+                                (~p & target).sum((1, 2))], 1))
+    counts = np.stack(counts)                    # (seeds, n, 3): TP, FP, FN
     n = target.shape[0]
     idx = rng.integers(0, n, (n_boot, n))
-    sums = counts[:, idx].sum(axis=2)                                   # (seeds, n_boot, 3)
+    sums = counts[:, idx].sum(axis=2)            # (seeds, n_boot, 3)
     tp, fp, fn = sums[..., 0], sums[..., 1], sums[..., 2]
     with np.errstate(invalid="ignore", divide="ignore"):
-        dice = np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 1.0).mean(axis=0)
+        dice = np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 1.0)
+    dice = dice.mean(axis=0)
     lo, hi = np.percentile(dice, [50 * (1 - level), 50 * (1 + level)])
     # --8<-- [end:bootstrap]
     return float(lo), float(hi)

@@ -107,7 +107,10 @@ class MultiScaleFCN(Module):
         fused = None
         for k, fcn in enumerate(self.fcns):
             z = fcn(x)
-            s = F.log_softmax(z, axis=1) if self.fusion == "logits" else F.softmax(z, axis=1)
+            if self.fusion == "logits":
+                s = F.log_softmax(z, axis=1)
+            else:
+                s = F.softmax(z, axis=1)
             term = s * F.reshape(self.alpha[k], (1, 2, 1, 1))  # α_k,l per label
             fused = term if fused is None else fused + term
         return fused
