@@ -8,8 +8,9 @@ normalisation, so `tinyseg evaluate` and `tinyseg segment` see the data as train
     import tinyseg as ts
     run = ts.load_run("runs/x")
     masks = run.predict(rois)          # (n, 1, 40, 40) enhanced ROIs -> (n, 40, 40) int64
+    p = run.predict_proba(rois)        # -> (n, 40, 40) mass probabilities; masks == (p > 0.5)
 
-See: tests/test_train.py.
+See: tests/test_train.py, tests/test_segment.py.
 """
 from __future__ import annotations
 
@@ -53,18 +54,45 @@ class Run:
 
         return normalize(images, self.stats["mu"], self.stats["sigma"])
 
-    def predict(self, images: Any, batch_size: int = 256) -> np.ndarray:
-        """Hard masks (n, 40, 40) int64 for enhanced, un-normalised ROIs (n, 1, 40, 40)."""
+    def _inputs(self, images: Any, caller: str) -> Any:
+        """Checked, normalised ROIs in the run's dtype, on the model's device."""
         images = np.asarray(as_numpy(images))
         if images.ndim != 4 or images.shape[1:] != self.stats["mu"].shape:
-            raise UserError(f"predict expects ROIs of shape (n, {', '.join(map(str, self.stats['mu'].shape))}), "
+            raise UserError(f"{caller} expects ROIs of shape (n, {', '.join(map(str, self.stats['mu'].shape))}), "
                             f"got {images.shape}.")
         if not np.all(np.isfinite(images)):
-            raise UserError("predict: the images contain NaN or inf.")
+            raise UserError(f"{caller}: the images contain NaN or inf.")
         dtype = np.dtype(self.config["train"]["dtype"])
         device = "gpu" if is_cupy_array(self.model.parameters()[0].data) else "cpu"
-        x = to_device(self.normalize(images).astype(dtype), device)
-        return as_numpy(self.model.predict(x, batch_size))
+        return to_device(self.normalize(images).astype(dtype), device)
+
+    def predict(self, images: Any, batch_size: int = 256) -> np.ndarray:
+        """Hard masks (n, 40, 40) int64 for enhanced, un-normalised ROIs (n, 1, 40, 40)."""
+        return as_numpy(self.model.predict(self._inputs(images, "predict"), batch_size))
+
+    def predict_proba(self, images: Any, batch_size: int = 256) -> np.ndarray:
+        r"""Mass probabilities (n, 40, 40) for enhanced, un-normalised ROIs (n, 1, 40, 40).
+
+        The softmax of the model's logits, class 1: $p = \mathrm{softmax}(z)_1$, the FCN's output
+        or, for CRF variants, the last mean-field marginal $Q_T$ [ZX18 Eq. 5]. `predict` is
+        $p > 1/2$ (argmax; a tie goes to the background in both).
+
+        Returns:
+            (n, 40, 40) float array in [0, 1], in the run's dtype.
+
+        See: tests/test_segment.py.
+        """
+        from .autodiff import Tensor, no_grad
+        from .functions import softmax
+
+        x = self._inputs(images, "predict_proba")
+        self.model.eval()
+        with no_grad():
+            out = [softmax(self.model(Tensor(x[i:i + batch_size])), axis=1).data[:, 1]
+                   for i in range(0, len(x), batch_size)]  # each (b, 40, 40)
+        if not out:
+            return np.zeros((0, *x.shape[2:]), x.dtype)
+        return np.concatenate([as_numpy(o) for o in out])
 
 
 def load_run(path: str | Path, device: str = "cpu") -> Run:

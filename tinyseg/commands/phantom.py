@@ -4,7 +4,9 @@
     tinyseg phantom --preset inbreast --out data/inbreast --format inbreast  # AllDICOMs/, AllXML/, INbreast.csv
     tinyseg phantom --preset ddsm_bcrp --out data/cbis --format cbis         # CBIS-DDSM tree + CSVs
 
-Read back with `--data npz:DIR/phantom.npz`, `inbreast:DIR` or `cbis:DIR`.
+Read back with `--data npz:DIR/phantom.npz`, `inbreast:DIR` or `cbis:DIR`. For full-field
+images (e.g. to time `tinyseg segment` on them) pass ``--size 4800x3000`` (rows x columns; about
+10 s and 1 GB per image) and ``--rle`` for RLE Lossless DICOMs.
 """
 from __future__ import annotations
 
@@ -24,6 +26,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic data (default 0)")
     parser.add_argument("--n-masses", type=int, default=None,
                         help="inbreast/cbis formats: write only this many masses (default: the preset's count)")
+    parser.add_argument("--size", default="1024x832", metavar="HxW",
+                        help="inbreast/cbis formats: image rows x columns (default 1024x832; full field e.g. "
+                             "4800x3000); the pixel size shrinks so that the breast keeps its size in mm")
+    parser.add_argument("--rle", action="store_true", help="inbreast/cbis formats: RLE Lossless DICOMs")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'HxW' → (H, W), each at least 256."""
+    try:
+        H, W = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise UserError(f"--size must be ROWSxCOLUMNS, e.g. 4800x3000, got {text!r}") from None
+    if min(H, W) < 256:
+        raise UserError(f"--size {text!r} is too small: a mammogram needs at least 256x256 pixels")
+    return H, W
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,11 +60,12 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--n-masses must be >= 1, got {args.n_masses}")
     # With --n-masses the first half of the masses is the training split (the INbreast loader's default).
     n_train = preset.n_train if args.n_masses is None else (args.n_masses + 1) // 2
-    mammograms = generate_mammograms(preset, args.data_seed, n_masses=args.n_masses, n_train=n_train)
+    mammograms = generate_mammograms(preset, args.data_seed, n_masses=args.n_masses, n_train=n_train,
+                                     size=parse_size(args.size))
     n = sum(len(m.masses) for m in mammograms)
     if args.format == "inbreast":
-        write_inbreast(mammograms, out)
+        write_inbreast(mammograms, out, rle=args.rle)
     else:
-        write_cbis(mammograms, out, n_train)
+        write_cbis(mammograms, out, n_train, rle=args.rle)
     print(f"wrote {len(mammograms)} mammograms with {n} masses to {out}  (read with --data {args.format}:{out})")
     return 0

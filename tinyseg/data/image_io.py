@@ -103,14 +103,18 @@ def read_dicom(path: str | os.PathLike, header_only: bool = False) -> tuple[np.n
         raise DataFormatError(f"{path}: expected one 2-D greyscale frame, got pixel array of shape {pixels.shape}")
     if info["photometric"] == "MONOCHROME1":
         top = (1 << info["bits_stored"]) - 1 if info["bits_stored"] else int(pixels.max())
-        pixels = (top - pixels.astype(np.int64)).clip(0, top).astype(pixels.dtype)
+        pixels = top - np.clip(pixels, 0, top)  # in the stored dtype: no 64-bit copy of a full field
     return pixels, info
 
 
 def write_dicom(path: str | os.PathLike, pixels: np.ndarray, *, patient_id: str = "", laterality: str = "",
                 view: str = "", spacing_mm: float = 0.07, series_uid: str | None = None,
-                study_uid: str | None = None, series_description: str = "", entropy: list | None = None) -> None:
+                study_uid: str | None = None, series_description: str = "", entropy: list | None = None,
+                rle: bool = False) -> None:
     """Write a 16-bit (or 8-bit) MONOCHROME2 digital-mammography DICOM, atomically.
+
+    Uncompressed (Explicit VR Little Endian) by default; ``rle=True`` stores the pixels RLE
+    Lossless, as many digitised-film archives do (pydicom encodes it itself, no plugin needed).
 
     Args:
         path: target file (written to a temporary name, then renamed).
@@ -123,10 +127,11 @@ def write_dicom(path: str | os.PathLike, pixels: np.ndarray, *, patient_id: str 
         study_uid: StudyInstanceUID; derived from `entropy` when None.
         series_description: e.g. "full mammogram images" or "ROI mask images".
         entropy: values that make the UIDs deterministic (`generate_uid(entropy_srcs=...)`).
+        rle: compress the pixel data with RLE Lossless.
     """
     pydicom = _pydicom()
     from pydicom.dataset import FileMetaDataset  # noqa: PLC0415
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid  # noqa: PLC0415
+    from pydicom.uid import ExplicitVRLittleEndian, RLELossless, generate_uid  # noqa: PLC0415
 
     pixels = np.ascontiguousarray(pixels)
     if pixels.ndim != 2 or pixels.dtype not in (np.uint16, np.uint8):
@@ -157,7 +162,10 @@ def write_dicom(path: str | os.PathLike, pixels: np.ndarray, *, patient_id: str 
     ds.BitsStored = 14 if bits == 16 else 8
     ds.HighBit = ds.BitsStored - 1
     ds.PixelRepresentation = 0
-    ds.PixelData = pixels.tobytes()
+    if rle:
+        ds.compress(RLELossless, pixels, encoding_plugin="pydicom")  # sets PixelData and the transfer syntax
+    else:
+        ds.PixelData = pixels.tobytes()
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     ds.save_as(tmp, enforce_file_format=True)
@@ -232,7 +240,10 @@ def _looks_like_dicom(path: Path) -> bool:
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read a 2-D image (DICOM, PNG or NPY) as float64, for `tinyseg segment`.
+    """Read a 2-D image (DICOM, PNG or NPY) as float64.
+
+    A full-field mammogram is 100+ MB as float64: where only a box is needed (as in
+    `tinyseg segment`), read it with `read_array` and crop before converting.
 
     See: `read_array` for the formats and errors.
     """

@@ -18,6 +18,17 @@ from .masses import annotation_polygon, render_mass, sample_mass
 from .phantom import Preset, get_preset, power_law_noise, sample_rng, to_stored
 
 FIRST_FILE_ID = 20586908
+REDUCED_SIZE = (1024, 832)  # (H, W): INbreast's 4084 × 3328 at 0.07 mm, reduced 4×
+REDUCED_SPACING_MM = 0.28
+
+
+def default_spacing(size: tuple[int, int]) -> float:
+    """The pixel size (mm) that keeps the breast its physical size at image size (H, W).
+
+    0.28 mm at the reduced 1024 × 832 default, 0.07 mm at INbreast's 4084 rows, 0.06 mm at
+    4,800 rows: masses keep their size in mm, so a full-field image has them at full resolution.
+    """
+    return REDUCED_SPACING_MM * REDUCED_SIZE[0] / size[0]
 
 
 @dataclass
@@ -55,7 +66,7 @@ def _breast(rng: np.random.Generator, H: int, W: int, spacing: float) -> tuple[n
 
 
 def generate_mammogram(preset: Preset, data_seed: int, image_index: int, n_masses: int, *,
-                       size: tuple[int, int] = (1024, 832), spacing_mm: float = 0.28) -> SyntheticMammogram:
+                       size: tuple[int, int] = REDUCED_SIZE, spacing_mm: float | None = None) -> SyntheticMammogram:
     """Generate one mammogram with `n_masses` masses (0 for a normal image).
 
     Args:
@@ -63,11 +74,13 @@ def generate_mammogram(preset: Preset, data_seed: int, image_index: int, n_masse
         data_seed: the data seed; with `image_index`, selects the image's own random stream.
         image_index: the image's index within the preset.
         n_masses: 0, 1 or 2.
-        size: (H, W); default a 4× reduced INbreast geometry (4084×3328 at 0.07 mm).
-        spacing_mm: pixel size in mm.
+        size: (H, W); default a 4× reduced INbreast geometry (4084×3328 at 0.07 mm). A full-field
+            size such as (4800, 3000) takes ~10 s and ~1 GB per image.
+        spacing_mm: pixel size in mm (default `default_spacing(size)`).
     """
     rng = sample_rng(data_seed, preset, 1, image_index)
     H, W = size
+    spacing_mm = default_spacing(size) if spacing_mm is None else spacing_mm
     thickness, env, (a, b, cy) = _breast(rng, H, W, spacing_mm)
     acr = int(rng.integers(1, 5))
     density = 0.25 * acr
@@ -119,14 +132,15 @@ def generate_mammogram(preset: Preset, data_seed: int, image_index: int, n_masse
 
 
 def generate_mammograms(preset: str | Preset = "inbreast", data_seed: int = 0, n_masses: int | None = None,
-                        n_train: int | None = None, size: tuple[int, int] = (1024, 832),
-                        spacing_mm: float = 0.28, p_normal: float = 0.1) -> list[SyntheticMammogram]:
+                        n_train: int | None = None, size: tuple[int, int] = REDUCED_SIZE,
+                        spacing_mm: float | None = None, p_normal: float = 0.1) -> list[SyntheticMammogram]:
     """A set of mammograms holding `n_masses` masses in all (default: the preset's count).
 
     Images get 1 mass, or 2 with probability 0.1 (INbreast: 116 masses in 107 images), never two
     that straddle the train/test boundary at `n_train` masses; a fraction `p_normal` of extra
     images has no mass. File ids increase, so "first masses by file id" is generation order;
-    consecutive images share a patient about half the time.
+    consecutive images share a patient about half the time. `size` and `spacing_mm` are those of
+    `generate_mammogram` (e.g. ``size=(4800, 3000)`` for full-field images).
 
     Returns:
         list of `SyntheticMammogram` in file-id order.

@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import ndimage
 
 SHAPES = ("round", "oval", "lobulated", "irregular")
 MARGINS = ("circumscribed", "obscured", "microlobulated", "ill_defined", "spiculated")
@@ -128,6 +127,7 @@ def render_mass(spec: MassSpec, cx: float, cy: float, shape: tuple[int, int], px
     Returns:
         (H, W) float64, zero away from the mass.
     """
+    from scipy import ndimage  # lazy: importing it costs ~0.5 s, and `segment` never needs it
     H, W = shape
     out = np.zeros(shape)
     reach = spec.r_render.max() + 4 * spec.blur40 * px40 + 2 * spec.R + 4

@@ -13,7 +13,6 @@ See: docs/data.md (the preprocessing pipeline), tests/test_data_preprocess.py.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from ..config import check_choice
 from ..errors import UserError
@@ -129,6 +128,7 @@ def mass_to_roi(image: np.ndarray, mask: np.ndarray, *, crop_scale: float = 1.0,
     Returns:
         (roi (1, size, size) float32 enhanced, label (size, size) int64, crop box).
     """
+    from scipy import ndimage  # lazy: importing it costs ~0.5 s, and `segment` never needs it
     if gt_dilate_px > 0:
         x0, y0, x1, y1 = scale_box(mask_box(mask), 1.0, mask.shape)
         r = int(gt_dilate_px)
@@ -232,7 +232,8 @@ def prepare_roi(image2d: np.ndarray, box: Box | None = None, crop_scale: float =
     """Turn a whole image (or a box in it) into one network input, for `tinyseg segment`.
 
     Args:
-        image2d: (H, W) image as read by `read_image`.
+        image2d: (H, W) image, best in its stored dtype (`read_array`): only the box is resized,
+            and an integer image is resized as in training (rounded, clipped to its type).
         box: `(x0, y0, x1, y1)` inclusive; None = the whole image.
         crop_scale: scale of the box about its centre (shifted inside the image).
         clahe_hist_range: the CLAHE histogram range (see `enhance`).

@@ -17,7 +17,6 @@ See: docs/data.md (INbreast), tests/test_data_loaders.py.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from ..config import CHOICES
 from ..errors import UserError
@@ -61,6 +60,7 @@ def polygon_outline(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def _fill_outline(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    from scipy import ndimage  # lazy: importing it costs ~0.5 s, and `segment` never needs it
     outline = polygon_outline(points, shape)
     rows, cols = np.nonzero(outline)
     r0, r1, c0, c1 = rows.min(), rows.max(), cols.min(), cols.max()

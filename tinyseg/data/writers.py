@@ -59,11 +59,12 @@ def inbreast_dicom_name(m: SyntheticMammogram) -> str:
     return f"{m.file_id}_{m.patient}_MG_{m.laterality}_{'ML' if m.view == 'MLO' else 'CC'}_ANON.dcm"
 
 
-def write_inbreast(mammograms: list[SyntheticMammogram], out: str | os.PathLike) -> Path:
+def write_inbreast(mammograms: list[SyntheticMammogram], out: str | os.PathLike, rle: bool = False) -> Path:
     """Write an INbreast-format folder: `AllDICOMs/`, `AllXML/` and `INbreast.csv`.
 
     XML files are OsiriX plists (`plistlib.dump(sort_keys=True)`) with one `Mass` ROI per mass
-    plus distractor ROIs (a one-point calcification, sometimes a cluster polygon).
+    plus distractor ROIs (a one-point calcification, sometimes a cluster polygon). ``rle=True``
+    writes the DICOMs RLE Lossless.
 
     Returns:
         the output folder.
@@ -74,7 +75,7 @@ def write_inbreast(mammograms: list[SyntheticMammogram], out: str | os.PathLike)
     rows = []
     for m in mammograms:
         write_dicom(out / "AllDICOMs" / inbreast_dicom_name(m), m.pixels, patient_id=m.patient,
-                    laterality=m.laterality, view=m.view, spacing_mm=m.spacing_mm, entropy=[m.patient, m.file_id])
+                    laterality=m.laterality, view=m.view, spacing_mm=m.spacing_mm, entropy=[m.patient, m.file_id], rle=rle)
         rois = [(d["name"], d["points"], d["type"]) for d in m.distractors[:1]]
         rois += [("Mass", d["polygon"], 15) for d in m.masses] + [(d["name"], d["points"], d["type"])
                                                                   for d in m.distractors[1:]]
@@ -90,13 +91,14 @@ def write_inbreast(mammograms: list[SyntheticMammogram], out: str | os.PathLike)
     return out
 
 
-def write_cbis(mammograms: list[SyntheticMammogram], out: str | os.PathLike, n_train: int) -> Path:
+def write_cbis(mammograms: list[SyntheticMammogram], out: str | os.PathLike, n_train: int, rle: bool = False) -> Path:
     """Write a CBIS-DDSM-like folder: NBIA-style DICOM tree plus the two mass description CSVs.
 
     The first `n_train` masses (in file-id order) are `Mass-Training`, the rest `Mass-Test`. CSV
     paths name `<folder>/<StudyUID>/<SeriesUID>/00000N.dcm` while the files sit in descriptive
     NBIA folders, so the loader must resolve them through the SeriesInstanceUID. Every fourth row
     swaps its crop and mask paths and every third mask path ends in a newline (CBIS quirks).
+    ``rle=True`` writes the full mammograms RLE Lossless.
     """
     from pydicom.uid import generate_uid  # noqa: PLC0415  (lazy: pydicom only when writing)
 
@@ -115,7 +117,7 @@ def write_cbis(mammograms: list[SyntheticMammogram], out: str | os.PathLike, n_t
         d.mkdir(parents=True, exist_ok=True)
         write_dicom(d / "1-1.dcm", m.pixels, patient_id=f"P_{i + 1:05d}", laterality=m.laterality, view=m.view,
                     spacing_mm=m.spacing_mm, series_uid=series, study_uid=study,
-                    series_description="full mammogram images", entropy=[folder, "full"])
+                    series_description="full mammogram images", entropy=[folder, "full"], rle=rle)
         for k, mass in enumerate(m.masses, start=1):
             roi_folder = f"{folder}_{k}"
             roi_study = generate_uid(entropy_srcs=[roi_folder, "study"])
