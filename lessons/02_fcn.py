@@ -140,7 +140,7 @@ def predictions_figure(split: data.Split, picks: np.ndarray, preds: dict, dice: 
     """Raw ROI, then the enhanced ROI with the true and each method's contour, one column per ROI."""
     raws = raw_rois(split, picks)
     rows = ["raw ROI", *preds]
-    fig, axes = plt.subplots(len(rows), len(picks), figsize=(6.9, 1.45 * len(rows) + 0.3), squeeze=False)
+    fig, axes = plt.subplots(len(rows), len(picks), figsize=(6.9, 1.6 * len(rows) + 0.35), squeeze=False)
     for c, k in enumerate(picks):
         truth = split.labels[k]
         for r, name in enumerate(rows):
