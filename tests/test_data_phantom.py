@@ -141,3 +141,38 @@ def test_mammograms_are_deterministic_and_annotated_inside_the_breast():
             x, y = np.rint(mass["polygon"].mean(axis=0)).astype(int)
             assert m.pixels[y, x] > 2000  # the mass centre lies in breast tissue, not air
     assert [int(m.file_id) for m in a] == sorted(int(m.file_id) for m in a)
+
+
+def test_larger_mammograms_keep_their_masses_size_in_mm():
+    """The size option: the pixel size shrinks with the image, so a mass keeps its diameter in mm."""
+    from tinyseg.data.mammogram import default_spacing, generate_mammogram
+
+    assert default_spacing((1024, 832)) == pytest.approx(0.28)
+    assert default_spacing((4096, 3328)) == pytest.approx(0.07)
+    m = generate_mammogram(get_preset("inbreast"), 0, 0, 1, size=(1536, 1248))
+    assert m.pixels.shape == (1536, 1248) and m.pixels.dtype == np.uint16
+    assert m.spacing_mm == pytest.approx(0.28 * 1024 / 1536)
+    poly = m.masses[0]["polygon"]
+    extent_mm = (poly.max(axis=0) - poly.min(axis=0)).mean() * m.spacing_mm
+    assert 0.5 < extent_mm / m.masses[0]["meta"]["diameter_mm"] < 1.6
+
+
+def test_rle_dicom_round_trips_exactly_and_the_cli_writes_it(tmp_path, capsys):
+    from pydicom import dcmread
+    from pydicom.uid import RLELossless
+
+    from tinyseg.data.image_io import read_dicom, write_dicom
+
+    pixels = generate_mammograms("inbreast", 1, n_masses=1, size=(512, 416))[0].pixels
+    write_dicom(tmp_path / "plain.dcm", pixels)
+    write_dicom(tmp_path / "rle.dcm", pixels, rle=True)
+    assert dcmread(tmp_path / "rle.dcm").file_meta.TransferSyntaxUID == RLELossless
+    assert np.array_equal(read_dicom(tmp_path / "rle.dcm")[0], pixels)
+    assert (tmp_path / "rle.dcm").stat().st_size < 0.7 * (tmp_path / "plain.dcm").stat().st_size
+    assert cli_main(["phantom", "--format", "inbreast", "--n-masses", "1", "--size", "600x480", "--rle",
+                     "--out", str(tmp_path / "ib")]) == 0
+    (dcm,) = (tmp_path / "ib" / "AllDICOMs").glob("*.dcm")
+    ds = dcmread(dcm)
+    assert ds.file_meta.TransferSyntaxUID == RLELossless and (ds.Rows, ds.Columns) == (600, 480)
+    assert cli_main(["phantom", "--format", "inbreast", "--size", "600", "--out", str(tmp_path / "x")]) == 2
+    assert "ROWSxCOLUMNS" in capsys.readouterr().err

@@ -93,3 +93,18 @@ def test_every_variant_trains_from_an_inbreast_format_folder(variant: str, inbre
     m = json.loads((run / "metrics.json").read_text())
     assert m["variant"] == variant and 0 < m["test"]["dice_pooled"] <= 1
     assert os.path.getsize(run / "model.npz") > 0
+
+
+@pytest.mark.slow
+def test_table2_in_two_worker_processes_equals_one_bit_for_bit(tmp_path: Path, tmp_cache) -> None:  # noqa: ANN001
+    """--jobs 2 trains the same runs as --jobs 1 (each worker at 1 thread): the same table2.json numbers."""
+    tables = {}
+    for jobs in ("1", "2"):
+        out = tmp_path / f"jobs{jobs}"
+        assert main(["table2", "--variants", "fcn", "--seeds", "2", "--epochs", "1", "--fast", "--out", str(out),
+                     "--device", "cpu", "--quiet", "--jobs", jobs, "--threads-per-job", "1"]) == 0
+        table = json.loads((out / "table2.json").read_text())
+        assert set(table.pop("train_seconds_this_invocation")) == {"fcn_s0", "fcn_s1"}
+        tables[jobs] = table
+    assert tables["1"] == tables["2"]
+    assert tables["1"]["rows"]["fcn"]["dice_pooled_seeds"][0] != tables["1"]["rows"]["fcn"]["dice_pooled_seeds"][1]

@@ -2,7 +2,7 @@
 
 `run_table2` trains each (variant, seed) into ``OUT/runs/<variant>_s<seed>/`` with
 validation-based selection (a run with metrics.json is finished and skipped; a run with only a
-checkpoint is resumed), then aggregates: mean ± std over seeds of test pooled and per-image
+checkpoint is resumed), one after another or ``jobs`` at a time in worker processes, then aggregates: mean ± std over seeds of test pooled and per-image
 Dice and trimap accuracy, a bootstrap CI of the seed-mean pooled Dice, the prior-only and Otsu
 baselines, and each variant's pixel-level McNemar test and image-level paired test against
 `fcn`. The paper's own Table-2 numbers are printed in a separate column, labelled as the
@@ -13,6 +13,8 @@ See: lessons/06_evaluation.py, tests/test_experiments.py.
 from __future__ import annotations
 
 import json
+import os
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -25,6 +27,8 @@ from .data import Dataset, Split
 from .errors import OptionError, UserError
 from .train import fit
 from .utils import atomic_write_text
+
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")  # what BLAS/OpenMP read at start
 
 # Dice (%) of Table 2 [ZX18 Table 2]: (INbreast, DDSM-BCRP).
 PAPER_TABLE2: dict[str, tuple[float, float]] = {
@@ -56,7 +60,8 @@ def merge_validation(dataset: Dataset) -> Dataset:
 
 def run_table2(data: str = "phantom", seeds: int = 3, epochs: int = 100, variants: Sequence[str] | None = None,
                out: str | Path = "results", fast: bool = False, device: str = "auto", data_seed: int = 0,
-               quiet: bool = False, **overrides: Any) -> dict[str, Any]:
+               quiet: bool = False, jobs: int = 1, threads_per_job: int | None = None,
+               **overrides: Any) -> dict[str, Any]:
     """Train every variant for every seed (resumable) and write ``table2.md`` and ``table2.json``.
 
     Args:
@@ -69,6 +74,11 @@ def run_table2(data: str = "phantom", seeds: int = 3, epochs: int = 100, variant
         device: "cpu", "gpu" or "auto".
         data_seed: synthetic data seed.
         quiet: no progress output.
+        jobs: runs trained at once, each in its own (spawned) worker process. With 1 and no
+            `threads_per_job` the runs are trained in this process, one after another.
+        threads_per_job: BLAS/OpenMP threads of each worker (default: cores // jobs, at least 1);
+            set in the worker's environment before it imports NumPy. This process's own thread
+            settings are left as they are.
         overrides: further `TrainConfig` fields (e.g. crf_graph="grid4").
     """
     from .data import load_dataset
@@ -76,6 +86,8 @@ def run_table2(data: str = "phantom", seeds: int = 3, epochs: int = 100, variant
     variants = list(CHOICES["variant"]) if not variants else list(variants)
     if seeds < 1:
         raise OptionError(f"--seeds must be at least 1, got {seeds}.")
+    if jobs < 1 or (threads_per_job is not None and threads_per_job < 1):
+        raise OptionError(f"--jobs and --threads-per-job must be at least 1, got {jobs} and {threads_per_job}.")
     if fast:
         overrides = {"n_iter": 2, "n_iter_eval": 3, **overrides}
     base = replace(TrainConfig(), data=data, epochs=epochs, device=device, data_seed=data_seed, **overrides)
@@ -85,18 +97,15 @@ def run_table2(data: str = "phantom", seeds: int = 3, epochs: int = 100, variant
     dataset = load_dataset(data, data_seed=data_seed)
     if fast:
         dataset = fast_subset(dataset)
-    timings: dict[str, float] = {}
-    for v in variants:
-        for s in range(seeds):
-            run_dir = out / "runs" / f"{v}_s{s}"
-            if (run_dir / "metrics.json").exists():
-                continue
-            t0 = time.perf_counter()
-            resume = (run_dir / "checkpoint.npz").exists()
-            fit(replace(base, variant=v, seed=s), run_dir, resume=resume, quiet=quiet, dataset=dataset)
-            timings[f"{v}_s{s}"] = time.perf_counter() - t0
-            if not quiet:
-                print(f"  trained {v} seed {s} in {timings[f'{v}_s{s}']:.1f} s")
+    # A run with metrics.json is finished; one with a checkpoint resumes where it stopped.
+    todo = [(replace(base, variant=v, seed=s), out / "runs" / f"{v}_s{s}") for v in variants for s in range(seeds)
+            if not (out / "runs" / f"{v}_s{s}" / "metrics.json").exists()]
+    if jobs == 1 and threads_per_job is None:
+        timings = {}
+        for k, (config, run_dir) in enumerate(todo, start=1):
+            timings[run_dir.name] = _train_one(config, run_dir, dataset, quiet, f"{run_dir.name} [{k}/{len(todo)}]")
+    else:
+        timings = _train_in_workers(todo, dataset, jobs, threads_per_job, quiet)
     table = aggregate(out, variants, seeds, dataset, data)
     table["command"] = {"data": data, "seeds": seeds, "epochs": epochs, "variants": variants, "fast": fast,
                         "data_seed": data_seed, **{k: v for k, v in overrides.items()}}
@@ -104,6 +113,60 @@ def run_table2(data: str = "phantom", seeds: int = 3, epochs: int = 100, variant
     atomic_write_text(out / "table2.json", json.dumps(table, indent=2))
     atomic_write_text(out / "table2.md", render_markdown(table))
     return table
+
+
+def _train_one(config: TrainConfig, run_dir: Path, dataset: Dataset, quiet: bool, desc: str | None = None) -> float:
+    """Train (or resume) one run; its wall time in seconds. fit reports its own progress."""
+    t0 = time.perf_counter()
+    fit(config, run_dir, resume=(run_dir / "checkpoint.npz").exists(), quiet=quiet, dataset=dataset, desc=desc)
+    return time.perf_counter() - t0
+
+
+def _worker_task(task: tuple[TrainConfig, Path, Dataset]) -> tuple[str, float]:
+    config, run_dir, dataset = task
+    return run_dir.name, _train_one(config, run_dir, dataset, quiet=True)
+
+
+def _train_in_workers(todo: list[tuple[TrainConfig, Path]], dataset: Dataset, jobs: int,
+                      threads_per_job: int | None, quiet: bool) -> dict[str, float]:
+    """Train the runs of `todo` in `jobs` spawned processes, with one progress bar over runs."""
+    import multiprocessing
+
+    from tqdm.auto import tqdm
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    threads = threads_per_job or max(1, cores // jobs)
+    timings: dict[str, float] = {}
+    if not todo:
+        return timings
+    # The BLAS and OpenMP runtimes read their thread counts once, when NumPy loads: a spawned
+    # worker starts with this process's environment, so set it for the workers' start only.
+    saved = {k: os.environ.get(k) for k in THREAD_VARS}
+    os.environ.update({k: str(threads) for k in THREAD_VARS})
+    try:
+        pool = multiprocessing.get_context("spawn").Pool(min(jobs, len(todo)))
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    bar = tqdm(total=len(todo), desc=f"table2 ({jobs} jobs x {threads} threads)", unit="run", file=sys.stderr,
+               disable=quiet or not sys.stderr.isatty())
+    try:
+        for name, seconds in pool.imap_unordered(_worker_task, [(c, d, dataset) for c, d in todo]):
+            timings[name] = seconds
+            bar.update(1)
+            bar.set_postfix_str(f"{name} {seconds:.0f} s")
+            if bar.disable and not quiet:
+                print(f"table2: {name} trained in {seconds:.1f} s ({len(timings)}/{len(todo)})",
+                      file=sys.stderr, flush=True)
+        pool.close()
+    finally:
+        pool.terminate()  # an error or Ctrl-C stops the other workers; finished runs stay on disk
+        pool.join()
+        bar.close()
+    return timings
 
 
 def _load_preds(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -19,6 +19,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", choices=CHOICES["device"], default="auto")
     p.add_argument("--data-seed", type=int, default=0)
     p.add_argument("--crf-graph", choices=CHOICES["crf_graph"], default="dense")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="runs trained at once, each in its own process (default 1: one after another)")
+    p.add_argument("--threads-per-job", type=int, default=None, metavar="T",
+                   help="BLAS/OpenMP threads of each worker process (default: cores // jobs)")
     p.add_argument("--quiet", action="store_true")
 
 
@@ -26,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from ..experiments import run_table2
 
     table = run_table2(args.data, args.seeds, args.epochs, args.variants, args.out, fast=args.fast,
-                       device=args.device, data_seed=args.data_seed, quiet=args.quiet, crf_graph=args.crf_graph)
+                       device=args.device, data_seed=args.data_seed, quiet=args.quiet, jobs=args.jobs,
+                       threads_per_job=args.threads_per_job, crf_graph=args.crf_graph)
     print((Path(args.out) / "table2.md").read_text())
     return 0 if table["rows"] else 1
