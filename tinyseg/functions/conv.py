@@ -84,7 +84,7 @@ class Conv2dOp(Op):
             g2 = gy.reshape(N, C_out)  # (N, C_out)
             gW = (g2.T @ self.col).reshape(self.W_shape)  # (C_out, K) -> W's shape
             if need_x:
-                gxs = (g2 @ self.W2).reshape(N, C_in, KH, KW)  # (N, K) -> (N, C_in, KH, KW)
+                gxs = (g2 @ self.W2).reshape(N, C_in, KH, KW)  # (N, K) -> x's window
                 if tuple(self.x_shape[2:]) == (KH, KW):
                     gx = gxs
                 else:  # the cropped rows/columns had no effect: zero gradient there
@@ -92,11 +92,13 @@ class Conv2dOp(Op):
                     gx[:, :, :KH, :KW] = gxs
         else:
             g2 = gy.reshape(N, C_out, -1)  # (N, C_out, OH*OW)
-            # Σ_n gy[n] @ col[n]ᵀ: N small products then a sum beat one product after transposing col
-            gW = (g2 @ self.col.transpose(0, 2, 1)).sum(axis=0).reshape(self.W_shape)  # (N, C_out, K) -> W
+            # Σ_n gy[n] @ col[n]ᵀ: N small products then a sum beat one product after
+            # transposing col; (N, C_out, K) summed over n, then W's shape
+            gW = (g2 @ self.col.transpose(0, 2, 1)).sum(axis=0).reshape(self.W_shape)
             if need_x:
                 gcol = self.W2.T @ g2  # (K, C_out) @ (N, C_out, OH*OW) -> (N, K, OH*OW)
-                gx = _col2im(gcol, self.x_shape, KH, KW, self.sh, self.sw, self.ph, self.pw)
+                gx = _col2im(gcol, self.x_shape, KH, KW,
+                             self.sh, self.sw, self.ph, self.pw)
         gb = gy.sum(axis=(0, 2, 3)) if self.has_b else None
         return gx, gW, gb
     # --8<-- [end:conv2d_backward]

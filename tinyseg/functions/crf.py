@@ -120,8 +120,10 @@ class MeanFieldCRFOp(Op):
         for _ in range(self.n_iter):
             delta = z1 - z0
             q, _ = _sigmoid(delta)
-            s = [k1m * q if self.authors_self_message else k.apply(q) for k, k1m in zip(ks, k1)]  # K_m q
-            z0 = U[:, 0] + sum(w[m, 0] * (k1[m] - s[m]) for m in range(2))  # label 0's message: K_m 1 - K_m q
+            s = [k1m * q if self.authors_self_message else k.apply(q)  # s_m = K_m q
+                 for k, k1m in zip(ks, k1)]
+            # label 0's message is K_m 1 - K_m q, label 1's is K_m q
+            z0 = U[:, 0] + sum(w[m, 0] * (k1[m] - s[m]) for m in range(2))
             z1 = U[:, 1] + sum(w[m, 1] * s[m] for m in range(2))
             deltas.append(delta)
             msgs.append(s)
@@ -154,7 +156,8 @@ class MeanFieldCRFOp(Op):
         return gU.reshape(N, 2, H, W), gI, gw.astype(self.inputs[2].dtype)  # (N, 2, P) -> (N, 2, H, W)
 
     # --8<-- [start:backward_chunk]
-    def _backward_chunk(self, gZ: Any, ks: list[Any], saved: Any, need_image: bool) -> tuple[Any, Any, Any]:
+    def _backward_chunk(self, gZ: Any, ks: list[Any], saved: Any,
+                        need_image: bool) -> tuple[Any, Any, Any]:
         xp, w = get_array_module(gZ), self.w
         k1, deltas, msgs = saved
         g0, g1 = gZ[:, 0], gZ[:, 1]
@@ -169,7 +172,8 @@ class MeanFieldCRFOp(Op):
                 s = msgs[t][m]
                 gw[m, 0] += xp.sum(g0 * (k1[m] - s))
                 gw[m, 1] += xp.sum(g1 * s)
-                gs = w[m, 1] * g1 - w[m, 0] * g0  # dL/d(K_m q): both labels' messages depend on q
+                # dL/d(K_m q): both labels' messages depend on q
+                gs = w[m, 1] * g1 - w[m, 0] * g0
                 gk1[m] += w[m, 0] * g0
                 if self.authors_self_message:  # message q ⊙ (K·1): diagonal in q
                     gq = gq + k1[m] * gs

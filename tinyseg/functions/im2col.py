@@ -54,10 +54,11 @@ def _im2col(x: Any, KH: int, KW: int, sh: int, sw: int, ph: int, pw: int) -> Any
     N, C, H, W = x.shape
     OH, OW = (H - KH) // sh + 1, (W - KW) // sw + 1
     sN, sC, sH, sW = x.strides
-    # The view numpy.lib.stride_tricks.sliding_window_view(x, (KH, KW), axis=(2, 3))[..., ::sh, ::sw]
-    # gives, with the window axes moved before the output axes; as_strided exists in numpy and cupy.
-    windows = xp.lib.stride_tricks.as_strided(
-        x, shape=(N, C, KH, KW, OH, OW), strides=(sN, sC, sH, sW, sH * sh, sW * sw))  # (N, C, KH, KW, OH, OW)
+    # The view numpy.lib.stride_tricks.sliding_window_view(x, (KH, KW), axis=(2, 3))
+    # [..., ::sh, ::sw] gives, with the window axes moved before the output axes;
+    # as_strided exists in numpy and cupy.
+    windows = xp.lib.stride_tricks.as_strided(  # (N, C, KH, KW, OH, OW)
+        x, shape=(N, C, KH, KW, OH, OW), strides=(sN, sC, sH, sW, sH * sh, sW * sw))
     return windows.reshape(N, C * KH * KW, OH * OW)  # (N, C*KH*KW, OH*OW), the one copy
 # --8<-- [end:im2col]
 

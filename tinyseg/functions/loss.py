@@ -75,7 +75,8 @@ class CrossEntropyOp(Op):
         _check_target(logits, target, "cross_entropy", values=self.check_labels)
         xp = get_array_module(logits)
         self.logits, self.target, self.count = logits, target, target.size
-        logp = _log_softmax(logits, axis=1)  # (N, C, *S): the value equals nll_loss(log_softmax(logits))
+        # the value equals nll_loss(log_softmax(logits))
+        logp = _log_softmax(logits, axis=1)  # (N, C, *S)
         picked = xp.take_along_axis(logp, target[:, None], axis=1)  # (N, 1, *S)
         return xp.asarray(-picked.sum() / self.count, dtype=logits.dtype)
 

@@ -34,15 +34,20 @@ from ..gradcheck import register_gradcheck
 # --8<-- [start:add_prior]
 class AddPriorOp(Op):
     def forward(self, logits: Any, bias: Any) -> Any:
-        if logits.ndim != 4 or bias.ndim != 3 or tuple(logits.shape[1:]) != tuple(bias.shape):
-            raise ValueError(f"add_prior: logits must be (N, C, H, W) and bias (C, H, W) with the same C, H, W; "
-                             f"got logits {tuple(logits.shape)} and bias {tuple(bias.shape)}.")
+        if (logits.ndim != 4 or bias.ndim != 3
+                or tuple(logits.shape[1:]) != tuple(bias.shape)):
+            raise ValueError(
+                "add_prior: logits must be (N, C, H, W) and bias (C, H, W) with the "
+                f"same C, H, W; got logits {tuple(logits.shape)} and bias "
+                f"{tuple(bias.shape)}.")
         if bias.dtype != logits.dtype:
-            raise TypeError(f"add_prior: logits are {logits.dtype} but bias is {bias.dtype}; cast one of them.")
+            raise TypeError(f"add_prior: logits are {logits.dtype} but bias is "
+                            f"{bias.dtype}; cast one of them.")
         return logits + bias[None]  # (1, C, H, W) broadcast over the batch
 
     def backward(self, gy: Any) -> tuple[Any, Any]:
-        return gy, gy.sum(axis=0)  # the bias is shared by every image: sum over the batch
+        # the bias is shared by every image: its gradient sums over the batch
+        return gy, gy.sum(axis=0)
 # --8<-- [end:add_prior]
 
 
