@@ -29,6 +29,25 @@ def test_adam_matches_formula_with_bias_correction() -> None:
     np.testing.assert_allclose(param.data, _reference_adam(p0, grads, lr=0.01), rtol=1e-12, atol=1e-14)
 
 
+def test_adam_in_blocks_matches_the_formula_for_large_and_non_contiguous_parameters() -> None:
+    """Parameters larger than Adam.BLOCK are updated a block at a time; a non-contiguous one whole."""
+    rng = np.random.default_rng(1)
+    big = rng.standard_normal((3, Adam.BLOCK + 123))
+    strided = rng.standard_normal((Adam.BLOCK + 7, 2)).T  # (2, BLOCK + 7), not C-contiguous
+    params = [ts.Parameter(big.copy()), ts.Parameter(np.zeros((2, Adam.BLOCK + 7)))]
+    params[1].data = strided.copy(order="F")  # updated in place: keep `strided` for the reference
+    assert not params[1].data.flags.c_contiguous
+    grads = [[rng.standard_normal(p.shape) for p in params] for _ in range(3)]
+    opt = Adam(params, lr=0.01)
+    for gs in grads:
+        for p, g in zip(params, gs):
+            p.grad = g
+        opt.step()
+    for k, p0 in enumerate((big, strided)):
+        np.testing.assert_allclose(params[k].data, _reference_adam(p0, [gs[k] for gs in grads], lr=0.01),
+                                   rtol=1e-12, atol=1e-14)
+
+
 def test_adam_first_step_moves_each_weight_by_lr() -> None:
     # With bias correction the first step is lr·g/|g| (up to eps): the signature of PyTorch's Adam.
     param = ts.Parameter(np.zeros(3))
