@@ -67,3 +67,25 @@ def test_quotes_follow_the_json() -> None:
     table = json.loads(tool.PRESETS["phantom"].read_text(encoding="utf-8"))
     table["rows"]["fcn_crf"]["dice_pooled_mean"] = 0.5
     assert "50.00 ± " in tool.quotes(table)["crf_vs_fcn"]
+
+
+def test_benchmark_summaries_agree_with_the_full_tables() -> None:
+    """The performance page's summary tables (snippet sections of benchmarks/RESULTS.md) repeat
+    rows of the full tables in the same file; each number must be the full table's."""
+    text = (ROOT / "benchmarks/RESULTS.md").read_text(encoding="utf-8")
+
+    def rows(block: str) -> list[list[str]]:
+        return [[c.strip() for c in line.strip().strip("|").split("|")] for line in block.splitlines()
+                if line.startswith("| ")]
+
+    for section, full_from in (("cpu_summary", "Result, 1 thread"), ("gpu_summary", "Result (second run")):
+        start = text.index(f"[start:{section}]")
+        full = {(r[1], r[2]): r for r in rows(text[text.index(full_from):start]) if r[0] == "1"}
+        summary = rows(text[start:text.index(f"[end:{section}]")])[2:]  # no header, no |---|
+        assert summary, f"{section} is empty"
+        for r in summary:
+            m = re.fullmatch(r"`(\w+)`(?: \((\w+)\))?", r[0])
+            assert m, f"{section}: unexpected variant cell {r[0]!r}"
+            f = full[(m.group(1), m.group(2) or "-")]
+            assert r[1:5] == [f[3], f[4], f[5], f[9]], f"{section} {r[0]}: {r[1:5]} vs the full table's " \
+                                                       f"{[f[3], f[4], f[5], f[9]]}"
