@@ -33,6 +33,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -95,8 +96,11 @@ def times_table(times: dict[str, dict[str, float]], where: str) -> str:
     def fmt(s: float) -> str:
         return f"{s:.0f} s" if s < 90 else f"{s / 60:.1f} min"
 
-    titles = {p.stem: (p.read_text().split("\n", 1)[0].split("—", 1)[-1].strip().rstrip(".") or p.stem)
-              for p in sorted(LESSONS.glob("[0-9][0-9]_*.py"))}
+    def title(path: Path) -> str:  # "Lesson 04 — adversarial training [ZX18 Eq. 7-8]." -> "adversarial training"
+        first = path.read_text().split("\n", 1)[0].split("—", 1)[-1]
+        return re.sub(r"\s*\[ZX18[^\]]*\]", "", first).strip().rstrip(".") or path.stem
+
+    titles = {p.stem: title(p) for p in sorted(LESSONS.glob("[0-9][0-9]_*.py"))}
     rows = ["| lesson | rebuilds | default run | `--fast` |", "|---|---|---|---|"]
     for stem in sorted(times):
         link = f"[{stem[:2]}](lessons/{stem}.md)"
@@ -104,6 +108,29 @@ def times_table(times: dict[str, dict[str, float]], where: str) -> str:
                     f"| {fmt(times[stem]['fast'])} |")
     return "\n".join(rows) + f"\n\n*Wall time of one cold run each (data cache included), on {where}; " \
                              "measured by `python tools/make_figures.py --times`.*\n"
+
+
+README_START, README_END = "<!-- lesson-times:start -->", "<!-- lesson-times:end -->"
+
+
+def readme_table(times: dict[str, dict[str, float]]) -> str:
+    """README's lesson table: the same times as docs/outputs/times.md, with the script names."""
+    table = times_table(times, "")
+    rows = [line for line in table.splitlines() if line.startswith("|")]
+    rows = [re.sub(r"\[(\d\d)\]\(lessons/(\w+)\.md\)", r"`\2.py`", row) for row in rows]
+    return "\n".join(rows)
+
+
+def write_readme_times(times: dict[str, dict[str, float]], where: str) -> None:
+    """Replace README's lesson table (between its two markers) with the measured times."""
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        raise SystemExit(f"README.md lacks the markers {README_START} / {README_END}")
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    block = f"{README_START}\n{readme_table(times)}\n\n*Wall time of one cold run each, on {where}.*\n{README_END}"
+    _write(readme, head + block + tail)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -168,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         where = machine() + (f", --device {args.device}" if args.device else "")
         _write(times_path, json.dumps({"machine": where, "lessons": times}, indent=2, sort_keys=True) + "\n")
         _write(OUTPUTS / "times.md", times_table(times, where))
+        write_readme_times(times, where)
     return 0
 
 

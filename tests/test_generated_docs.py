@@ -1,0 +1,64 @@
+"""What the docs show of the lessons is generated, never typed: each lesson page's printed output is
+an included file that tools/make_figures.py writes, and the lesson times on the home page and in
+README come from one measured table."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LESSONS = sorted((ROOT / "lessons").glob("[0-9][0-9]_*.py"))
+OUTPUTS = ROOT / "docs" / "outputs"
+
+
+def _make_figures():
+    spec = importlib.util.spec_from_file_location("make_figures", ROOT / "tools" / "make_figures.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=[p.stem for p in LESSONS])
+def test_lesson_page_shows_the_generated_default_and_fast_outputs(lesson: Path) -> None:
+    page = (ROOT / "docs" / "lessons" / f"{lesson.stem}.md").read_text()
+    for suffix in (".txt", ".fast.txt"):
+        name = f"docs/outputs/{lesson.stem}{suffix}"
+        assert f'--8<-- "{name}"' in page, f"{lesson.stem}.md does not include {name}"
+        text = (ROOT / name).read_text()
+        assert re.search(r"^\[1\] ", text, re.M), f"{name} holds no numbered finding"
+        assert "/tmp" not in text and str(ROOT) not in text, f"{name} holds a machine-specific path"
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=[p.stem for p in LESSONS])
+def test_lesson_page_has_no_output_block_that_is_not_an_included_file(lesson: Path) -> None:
+    page = (ROOT / "docs" / "lessons" / f"{lesson.stem}.md").read_text()
+    for block in re.findall(r"^ *```text\n(.*?)^ *```", page, re.M | re.S):
+        lines = [line.strip() for line in block.strip().splitlines()]
+        assert len(lines) == 1 and re.fullmatch(r'--8<-- "docs/outputs/[\w.]+\.txt"', lines[0]), (
+            f"{lesson.stem}.md shows an output block typed by hand: {block[:200]!r}")
+    typed = re.findall(r"^\[\d+\] ", page, re.M)
+    assert not typed, f"{lesson.stem}.md shows numbered findings typed into the page"
+
+
+def test_times_table_and_readme_agree_with_the_measured_times() -> None:
+    mf = _make_figures()
+    saved = json.loads((OUTPUTS / "times.json").read_text())
+    times, where = saved["lessons"], saved["machine"]
+    assert set(times) == {p.stem for p in LESSONS}, "times.json must hold every lesson (make_figures.py --times)"
+    assert (OUTPUTS / "times.md").read_text() == mf.times_table(times, where)
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split(mf.README_START, 1)[1].split(mf.README_END, 1)[0]
+    assert mf.readme_table(times) in block, "README's lesson table differs from docs/outputs/times.json"
+    home = (ROOT / "docs" / "index.md").read_text()
+    assert '--8<-- "docs/outputs/times.md"' in home
+
+
+def test_normalise_rewrites_the_run_folder_to_the_lessons_default() -> None:
+    mf = _make_figures()
+    out = Path("/tmp/xyz123")
+    text = mf.normalise(f"    saved {out}/01_mlp.png\n    saved {mf.ROOT}/docs/x.png\n", out, "01_autodiff")
+    assert text == "    saved runs/lessons/01_autodiff/01_mlp.png\n    saved docs/x.png\n"
