@@ -60,9 +60,11 @@ def mean_field_naive(unary: np.ndarray, kernels: list[np.ndarray], w: np.ndarray
 
     Q ← softmax(U + Σ_m (K_m Q) diag(w[m, 0], w[m, 1])).
 
-    unary: (P, 2) logits; w: (M, 2) weights, one per kernel m and label l.
-    Returns Q after every iteration, Q_0 = softmax(U) first.
+    unary: (P, 2) logits; w: (M, 2) weights, one per kernel m and label l
+    ((M,): one per kernel). Returns Q after every iteration, Q_0 = softmax(U) first.
     """
+    w = np.broadcast_to(np.reshape(w, (len(kernels), -1)), (len(kernels), 2))  # (M, 2)
+
     def softmax(z: np.ndarray) -> np.ndarray:
         e = np.exp(z - z.max(axis=1, keepdims=True))  # log-sum-exp: no overflow
         return e / e.sum(axis=1, keepdims=True)
@@ -81,6 +83,7 @@ def exact_marginals(unary: np.ndarray, kernels: list[np.ndarray],
                     w: np.ndarray) -> np.ndarray:
     """P(y_i = 1) by summing exp(−E(y)) over all 2^P labelings (P ≤ 16)."""
     P = unary.shape[0]
+    w = np.broadcast_to(np.reshape(w, (len(kernels), -1)), (len(kernels), 2))  # (M, 2)
     # C[l] = Σ_m w[m, l] K_m: what a pair agreeing on label l lowers the energy by
     C = [sum(w[m, l] * K for m, K in enumerate(kernels)) for l in (0, 1)]
     y = np.array(list(itertools.product([0, 1], repeat=P)))  # (2^P, P): every labeling
@@ -93,10 +96,13 @@ def exact_marginals(unary: np.ndarray, kernels: list[np.ndarray],
 # --8<-- [end:exact]
 
 
-def free_energy(q: np.ndarray, unary: np.ndarray, kernels: list[np.ndarray], w: np.ndarray) -> float:
-    """F(Q) = Σ Q log Q − Σ U Q − ½ Σ_{i≠j} Σ_l (Σ_m w[m,l] k^m_ij) Q_il Q_jl  (≥ −log Z)."""
-    pairs = sum(float(q[:, l] @ (sum(w[m, l] * K for m, K in enumerate(kernels)) @ q[:, l]))
-                for l in (0, 1))
+def free_energy(q: np.ndarray, unary: np.ndarray, coupling: np.ndarray) -> float:
+    """F(Q) = Σ Q log Q − Σ U Q − ½ Σ_{i≠j} Σ_l C[l]_ij Q_il Q_jl  (≥ −log Z).
+
+    coupling: C[l] = Σ_m w[m, l] K_m, (2, P, P); a (P, P) matrix serves both labels.
+    """
+    C = np.broadcast_to(coupling, (2, *coupling.shape[-2:]))
+    pairs = sum(float(q[:, lab] @ C[lab] @ q[:, lab]) for lab in (0, 1))
     return float((q * np.log(q)).sum() - (unary * q).sum() - 0.5 * pairs)
 
 
@@ -182,7 +188,8 @@ def main() -> None:
                f"trained FCN, {t_iter} iterations: max |naive loop − F.mean_field_crf| = "
                f"{np.abs(qs[-1][:, 1] - q_lib).max():.1e} (expected < 1e-12)")
 
-    f_vals = [free_energy(q, u[0].reshape(2, -1).T, K, w) for q in qs]
+    coupling = np.stack([sum(w[m, lab] * Km for m, Km in enumerate(K)) for lab in (0, 1)])
+    f_vals = [free_energy(q, u[0].reshape(2, -1).T, coupling) for q in qs]
     steps = [np.abs(qs[t + 1] - qs[t]).max() for t in range(len(qs) - 1)]
     bound = ts.F.crf_contraction_bound(w, x, graph="dense")
     finding(3, f"contraction bound ¼Σ_m |w[m,0] + w[m,1]| λ_max = {float(np.max(bound)):.2f} (expected < 1: "
