@@ -240,8 +240,8 @@ def main() -> None:
                f"({100 * (dice_crf - dice_fcn):+.2f} points), prior-only "
                f"{m['fcn']['prior_baseline']['dice_pooled']:.4f}; learned CRF weights (intensity, position) = "
                f"{', '.join(f'{v:.3f}' for v in wts)} (expected: a small difference either way; one seed's "
-               "difference is within the spread between seeds, so the 3-seed Table 2 of the results page, "
-               "not this line, says whether the CRF helps)")
+               "difference is within the spread between seeds, so the 3-seed Table 2 of the results page "
+               "(docs/results.md), not this line, says whether the CRF helps)")
 
     test = ds.test
     preds = {name: runs[v].predict(test.images) for name, v in (("FCN", "fcn"), ("FCN-CRF", "fcn_crf"))}
