@@ -37,6 +37,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
@@ -58,6 +59,22 @@ def normalise(text: str, out: Path, lesson: str) -> str:
     return text.replace(str(ROOT) + os.sep, "")
 
 
+WIDTH = 86  # columns of an output line on the page: the content column holds about 88
+
+
+def wrap(text: str, width: int = WIDTH) -> str:
+    """Wrap long printed lines for the page, continuing under the text of a numbered finding."""
+    lines = []
+    for line in text.splitlines():
+        if len(line) <= width:
+            lines.append(line)
+            continue
+        lead = re.match(r"\s*(\[\d+\] )?", line).end()
+        lines.extend(textwrap.wrap(line, width, subsequent_indent=" " * max(lead, 4),
+                                   break_long_words=False, break_on_hyphens=False))
+    return "\n".join(lines) + ("\n" if text.endswith("\n") else "")
+
+
 def _run(lesson: Path, out: Path, extra: list[str], env: dict[str, str]) -> tuple[str, float]:
     cmd = [sys.executable, str(lesson), "--out", str(out), *extra]
     shown = " ".join(str(Path(c).relative_to(ROOT)) if c.startswith(str(ROOT)) else c for c in cmd)
@@ -68,7 +85,7 @@ def _run(lesson: Path, out: Path, extra: list[str], env: dict[str, str]) -> tupl
     if result.returncode != 0:
         sys.stderr.write(result.stdout[-3000:] + result.stderr[-3000:])
         raise SystemExit(f"{lesson.name} {' '.join(extra)} failed (exit {result.returncode})")
-    return normalise(result.stdout, out, lesson.stem), seconds
+    return wrap(normalise(result.stdout, out, lesson.stem)), seconds
 
 
 def _write(path: Path, text: str) -> None:
