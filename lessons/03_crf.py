@@ -217,19 +217,22 @@ def main() -> None:
     savefig(fig, args.out / "03_kernels.png", dpi=200)
     plt.close(fig)
 
-    fig, axes = plt.subplots(1, 5, figsize=(6.9, 2.0), gridspec_kw={"width_ratios": [1, 1, 1, 1, 1.5]})
+    fig = plt.figure(figsize=(6.9, 2.25))
+    grid = fig.add_gridspec(1, 5, width_ratios=[1, 1, 1, 1, 1.25], wspace=0.08,
+                            left=0.01, right=0.985, top=0.8, bottom=0.17)
+    axes = [fig.add_subplot(grid[0, i]) for i in range(5)]
     for ax, t in zip(axes[:4], [0, 1, 2, len(qs) - 1]):
         ax.imshow(qs[t][:, 1].reshape(40, 40), cmap="magma", vmin=0, vmax=1)
         ax.contour(ds.test.labels[k], levels=[0.5], colors="c", linewidths=0.8)
         ax.set_title(f"t = {t}", fontsize=8), ax.set_xticks([]), ax.set_yticks([])
+    box = axes[4].get_position()  # room for the tick labels of the last panel
+    axes[4].set_position([box.x0 + 0.07, box.y0, box.width - 0.07, box.height])
     axes[4].semilogy(range(1, len(steps) + 1), steps, "o-", ms=3)
     axes[4].set_title("largest change of Q", fontsize=8)
     axes[4].set_xlabel("iteration t", fontsize=8)
     axes[4].tick_params(which="both", labelsize=7)
-    axes[4].set_xticks(range(1, len(steps) + 1, max(1, len(steps) // 5)))
     fig.suptitle(f"Q(mass) on test ROI {k}: unaries from the trained FCN, w = 1 "
                  "(cyan: true contour)", fontsize=8)
-    fig.tight_layout(pad=0.4)
     savefig(fig, args.out / "03_iterations.png", dpi=200)
     plt.close(fig)
 
