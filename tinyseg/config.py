@@ -32,6 +32,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "split_order": ("file_id", "csv"),           # INbreast: order of the train / test split
     "raster": ("outline_fill", "even_odd"),      # polygon rasterisation rule
     "roi": ("box", "whole"),                     # folder data: the ROI around the mask, or the whole image
+    # tinyseg segment
+    "overlay": ("crop", "full", "none"),         # the overlay PNG: around the box, the whole image, none
 }
 
 

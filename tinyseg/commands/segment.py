@@ -42,7 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "relative to the CSV. --out is then a directory")
     p.add_argument("--out", required=True,
                    help="mask PNG to write (the overlay goes to <out>_overlay.png); with --boxes a directory")
-    p.add_argument("--overlay", choices=("crop", "full", "none"), default="crop",
+    p.add_argument("--overlay", choices=CHOICES["overlay"], default="crop",
                    help="overlay PNG: a crop around the box with a margin (default), the full image, or none")
     p.add_argument("--device", choices=CHOICES["device"], default="cpu")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
