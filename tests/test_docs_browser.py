@@ -7,6 +7,12 @@ math is typeset by the vendored KaTeX (no ``.katex-error``) with its fonts loade
 loads. A full-page screenshot of each page goes to ``$DOCS_SCREENSHOT_DIR`` (or a temporary
 folder). The same site is then opened from ``file://``, where math and search must work too.
 
+Nothing is cut off at a 1280 px wide viewport: on every page, no content table, code block
+(``pre``) or figure (``img``) is wider than the content column (``.md-content__inner``), and no
+code block or table scrolls sideways (its scrollWidth exceeds its clientWidth). Collapsible
+blocks are opened before measuring, except mkdocstrings' "Source code in ..." blocks, which show
+the package's source as it is (API pages are reference, read on demand).
+
 Skips with a reason when Chromium, Playwright or MkDocs is missing; with
 ``TINYSEG_REQUIRE_BROWSER=1`` (set by ``.ci/run``) a missing tool fails instead. Chromium is found
 through ``$TINYSEG_CHROMIUM``, else ``chromium``, ``chromium-browser`` or ``google-chrome`` on PATH.
@@ -45,6 +51,44 @@ RAW_LATEX_JS = r"""() => {
     if (m) out.push(node.textContent.trim().slice(0, 80));
   }
   return out.slice(0, 10);
+}"""
+# Every content table, code block and figure that is wider than the content column or scrolls
+# sideways. Collapsible blocks are opened first (a reader opens them), except mkdocstrings'
+# source blocks. Widths in CSS px; the column's width is its content box.
+OVERFLOW_JS = r"""() => {
+  const col = document.querySelector('.md-content__inner');
+  if (!col) return [];
+  for (const d of col.querySelectorAll('details:not([open])')) {
+    const s = d.querySelector(':scope > summary');
+    if (!(s && /^\s*Source code in /.test(s.textContent))) d.open = true;
+  }
+  const cs = getComputedStyle(col);
+  const box = col.getBoundingClientRect();
+  const left = box.left + parseFloat(cs.paddingLeft), right = box.right - parseFloat(cs.paddingRight);
+  const width = right - left;
+  const out = [];
+  const name = (el) => {
+    if (el.tagName === 'IMG') return `img ${el.getAttribute('src')}`;
+    const text = (el.tagName === 'TABLE' ? (el.rows[0] || el).innerText : el.innerText).trim();
+    return `${el.tagName.toLowerCase()} "${text.split('\n')[0].slice(0, 50)}"`;
+  };
+  for (const el of col.querySelectorAll('table, pre, img')) {
+    if (el.closest('details:not([open])')) continue;
+    const r = el.getBoundingClientRect();
+    if (r.width === 0) continue;
+    // the element that scrolls: pre > code (Material), a table or its scroll wrapper
+    const scrollers = [el, ...(el.tagName === 'PRE' ? el.querySelectorAll(':scope > code') : [])];
+    const wrap = el.closest('.md-typeset__scrollwrap');
+    if (el.tagName === 'TABLE' && wrap) scrollers.push(wrap);
+    const sw = Math.max(...scrollers.map(s => s.scrollWidth - s.clientWidth));
+    if (r.width > width + 1 || r.right > right + 1 || r.left < left - 1) {
+      out.push(`${name(el)}: ${Math.round(r.width)} px wide, column ${Math.round(width)} px`);
+    } else if (el.tagName !== 'IMG' && sw > 1) {
+      out.push(`${name(el)}: scrolls sideways, content ${Math.round(r.width + sw)} px in ` +
+               `${Math.round(r.width)} px (column ${Math.round(width)} px)`);
+    }
+  }
+  return out;
 }"""
 EXPECTED_PAGES = ("index.html", "paper.html", "lessons/01_autodiff.html", "api/autodiff.html")
 
@@ -138,8 +182,13 @@ def screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _check_page(browser, url: str, is_local, shot: Path | None) -> list[str]:  # noqa: ANN001
-    """Open `url` in a fresh page and return every problem found (empty list: all good)."""
+def _check_page(browser, url: str, is_local, shot: Path | None,  # noqa: ANN001
+                overflow: list[str] | None = None) -> list[str]:
+    """Open `url` in a fresh page and return every problem found (empty list: all good).
+
+    With `overflow`, append to it every element wider than the content column (`OVERFLOW_JS`),
+    measured after the screenshot so that the screenshot shows the page as a reader finds it.
+    """
     problems: list[str] = []
     blocked: set[str] = set()
     page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -187,6 +236,11 @@ def _check_page(browser, url: str, is_local, shot: Path | None) -> list[str]:  #
         problems += [f"image did not load: {src}" for src in broken]
         if shot is not None:
             page.screenshot(path=str(shot), full_page=True)
+        if overflow is not None:
+            try:
+                overflow += page.evaluate(OVERFLOW_JS)
+            except Exception as e:  # noqa: BLE001 - a page that cannot be measured is not a pass
+                overflow.append(f"could not measure the widths: {type(e).__name__}: {e}")
     except Exception as e:  # noqa: BLE001 - a timeout or crash is one more problem for this page
         problems.append(f"{type(e).__name__}: {e}")
     finally:
@@ -194,17 +248,34 @@ def _check_page(browser, url: str, is_local, shot: Path | None) -> list[str]:  #
     return problems
 
 
-def test_every_page_renders_offline_in_chromium(browser, server: str, pages: list[str],  # noqa: ANN001
-                                                screenshot_dir: Path) -> None:
+@pytest.fixture(scope="module")
+def visited(browser, server: str, pages: list[str], screenshot_dir: Path) -> dict[str, tuple[list[str], list[str]]]:  # noqa: ANN001
+    """Every page opened once over HTTP at 1280 px: name -> (problems, overflowing elements)."""
     host = urlparse(server).netloc
-    failures = {}
+    out = {}
     for name in pages:
         shot = screenshot_dir / (name.replace("/", "_").removesuffix(".html") + ".png")
-        problems = _check_page(browser, server + name, lambda u: urlparse(u).netloc == host, shot)
-        if problems:
-            failures[name] = problems
+        overflow: list[str] = []
+        problems = _check_page(browser, server + name, lambda u: urlparse(u).netloc == host, shot, overflow)
+        out[name] = (problems, overflow)
+    return out
+
+
+def test_every_page_renders_offline_in_chromium(visited: dict[str, tuple[list[str], list[str]]],
+                                                screenshot_dir: Path) -> None:
+    failures = {name: problems for name, (problems, _) in visited.items() if problems}
+    pages = list(visited)
     report = "\n".join(f"{name}:\n    " + "\n    ".join(p) for name, p in failures.items())
     assert not failures, f"{len(failures)} of {len(pages)} pages failed (screenshots in {screenshot_dir}):\n{report}"
+
+
+def test_nothing_is_wider_than_the_content_column_at_1280_px(
+        visited: dict[str, tuple[list[str], list[str]]]) -> None:
+    wide = {name: overflow for name, (_, overflow) in visited.items() if overflow}
+    report = "\n".join(f"{name}:\n    " + "\n    ".join(o) for name, o in wide.items())
+    n = sum(map(len, wide.values()))
+    assert not wide, f"{n} tables, code blocks or figures on {len(wide)} of {len(visited)} pages are wider " \
+                     f"than the content column at 1280 px:\n{report}"
 
 
 def test_math_and_search_work_from_file_urls(browser, site: Path) -> None:  # noqa: ANN001

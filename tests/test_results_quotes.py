@@ -55,7 +55,7 @@ def test_the_fixed_section_names_exist_and_quote_numbers() -> None:
     text = QUOTES.read_text(encoding="utf-8")
     for name in FIXED:
         body = text.split(f"[start:{name}] -->", 1)[1].split(f"<!-- --8<-- [end:{name}]", 1)[0]
-        assert re.search(r"\d+\.\d\d ± \d+\.\d\d %", body), f"{name} quotes no mean ± sd: {body!r}"
+        assert re.search(r"\d+\.\d\d\s±\s\d+\.\d\d\s%", body), f"{name} quotes no mean ± sd: {body!r}"
         if name.endswith(("crf_vs_fcn", "multi_vs_fcn", "adv_vs_plain")):
             assert "Wilcoxon signed-rank p = " in body, f"{name} quotes no test: {body!r}"
 
@@ -66,7 +66,7 @@ def test_quotes_follow_the_json() -> None:
     import json
     table = json.loads(tool.PRESETS["phantom"].read_text(encoding="utf-8"))
     table["rows"]["fcn_crf"]["dice_pooled_mean"] = 0.5
-    assert "50.00 ± " in tool.quotes(table)["crf_vs_fcn"]
+    assert "50.00\u00a0±" in tool.quotes(table)["crf_vs_fcn"]
 
 
 def test_benchmark_summaries_agree_with_the_full_tables() -> None:

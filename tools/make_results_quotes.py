@@ -31,17 +31,18 @@ PRESETS = {"phantom": ROOT / "docs/results/phantom/table2.json",
            "ddsm_bcrp": ROOT / "docs/results/ddsm_bcrp/table2.json"}
 QUOTES = ROOT / "docs/outputs/table2_quotes.md"
 ALPHA = 0.05
+NB = "\u00a0"  # no-break space: "90.13 ± 0.47 %" never wraps inside a number
 SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
 def pct(x: float) -> str:
-    """0.90129 -> '90.13 %'."""
-    return f"{100 * x:.2f} %"
+    """0.90129 -> '90.13 %' (no-break space)."""
+    return f"{100 * x:.2f}{NB}%"
 
 
 def mean_sd(row: dict[str, Any]) -> str:
     """The pooled Dice of a row as 'mean ± sd %' over its seeds."""
-    return f"{100 * row['dice_pooled_mean']:.2f} ± {100 * row['dice_pooled_std']:.2f} %"
+    return f"{100 * row['dice_pooled_mean']:.2f}{NB}±{NB}{100 * row['dice_pooled_std']:.2f}{NB}%"
 
 
 def points(d: float) -> str:
