@@ -55,7 +55,7 @@ def conv2d_naive(x: np.ndarray, W: np.ndarray) -> np.ndarray:
 
 
 def conv2d_im2col(x: np.ndarray, W: np.ndarray) -> np.ndarray:
-    """The same with every K×K patch copied into a row: one matrix product does all sums."""
+    """The same, every K×K patch copied into a row: one matrix product does all sums."""
     N, C, H, Wd = x.shape
     O, _, KH, KW = W.shape
     OH, OW = H - KH + 1, Wd - KW + 1
@@ -199,9 +199,9 @@ def main() -> None:
     finding(5, "conv2d passes the float64 gradient check for the image and the kernel (expected: passes)")
 
     # --8<-- [start:prior]
-    # Eq. 6: P(y_i | I) ∝ w_i P_fcn(y_i | I) is a bias log w_i on the logits. With the
-    # class-0 row at 0 and the class-1 row at logit(prior), the softmax of the bias alone
-    # IS the (clipped) empirical prior.
+    # Eq. 6: P(y_i | I) ∝ w_i P_fcn(y_i | I) is a bias log w_i on the logits. With
+    # the class-0 row at 0 and the class-1 row at logit(prior), the softmax of the
+    # bias alone IS the (clipped) empirical prior.
     layer = ts.nn.PositionPrior((40, 40), prior)
     zero_logits = ts.Tensor(np.zeros((1, 2, 40, 40), np.float32))
     p_bias = F.softmax(layer(zero_logits), axis=1).data[0, 1]
@@ -213,7 +213,8 @@ def main() -> None:
     train_ds = fast_subset(ds, 16, 4) if args.fast else ds  # --fast: 16 training masses
     # --8<-- [start:train]
     config = TrainConfig(variant="fcn", epochs=epochs, seed=0, device=args.device)
-    shutil.rmtree(args.out / "run_fcn", ignore_errors=True)  # a lesson always trains afresh
+    # a lesson always trains afresh
+    shutil.rmtree(args.out / "run_fcn", ignore_errors=True)
     run = fit(config, args.out / "run_fcn", dataset=train_ds)
     metrics = json.loads((run.path / "metrics.json").read_text())
     # --8<-- [end:train]
