@@ -57,9 +57,10 @@ def chain_rule_by_hand(a: float, b: float) -> dict[str, tuple[float, float]]:
     df = 1.0                 # d f / d f
     dv = df * (1 - f * f)    # tanh'(v) = 1 − tanh(v)²
     du = dv * 1.0            # v = u + a: d v / d u = 1
-    da = dv * 1.0 + du * b   # a is used twice: by v (d v / d a = 1) and by u (d u / d a = b)
+    da = dv * 1.0 + du * b   # a is used twice: by v (dv/da = 1) and by u (du/da = b)
     db = du * a              # d u / d b = a
-    return {"a": (a, da), "b": (b, db), "u = a·b": (u, du), "v = u + a": (v, dv), "f = tanh v": (f, df)}
+    return {"a": (a, da), "b": (b, db), "u = a·b": (u, du), "v = u + a": (v, dv),
+            "f = tanh v": (f, df)}
 # --8<-- [end:chain_rule]
 
 
@@ -67,15 +68,17 @@ def chain_rule_by_hand(a: float, b: float) -> dict[str, tuple[float, float]]:
 class Scalar:
     """A float that remembers how it was computed, so that it can be differentiated."""
 
-    def __init__(self, value: float, parents: tuple = (), local_grads: tuple = ()) -> None:
+    def __init__(self, value: float, parents: tuple = (), local_grads: tuple = ()):
         self.value, self.grad = value, 0.0
-        self.parents, self.local_grads = parents, local_grads  # d(self)/d(parent) for each parent
+        self.parents = parents
+        self.local_grads = local_grads  # d(self)/d(parent), one per parent
 
     def __add__(self, other: "Scalar") -> "Scalar":
         return Scalar(self.value + other.value, (self, other), (1.0, 1.0))
 
     def __mul__(self, other: "Scalar") -> "Scalar":
-        return Scalar(self.value * other.value, (self, other), (other.value, self.value))
+        return Scalar(self.value * other.value, (self, other),
+                      (other.value, self.value))
 
     def tanh(self) -> "Scalar":
         t = math.tanh(self.value)
@@ -85,7 +88,7 @@ class Scalar:
         # Reverse topological order: a node is processed after every node that uses it.
         order, seen = [], set()
 
-        def visit(node: "Scalar") -> None:  # recursion is fine for a toy; the Tensor engine is iterative
+        def visit(node: "Scalar") -> None:  # recursive here; tinyseg's engine is not
             if id(node) not in seen:
                 seen.add(id(node))
                 for p in node.parents:
@@ -125,18 +128,20 @@ class WrongSigmoidOp(ts.Op):
 
 # --8<-- [start:mlp]
 def two_moons(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """n points in two interleaved half-circles, labels 0 and 1: not linearly separable."""
+    """n points on two interleaved half-circles, two classes no line separates."""
     angle = rng.uniform(0, np.pi, n)
     t = rng.permutation(np.arange(n) % 2)
-    x = np.stack([np.cos(angle) + t * 1.0 - 0.5, np.sin(angle) * (1 - 2 * t) + t * 0.5 - 0.25], axis=1)
+    x = np.stack([np.cos(angle) + t * 1.0 - 0.5,
+                  np.sin(angle) * (1 - 2 * t) + t * 0.5 - 0.25], axis=1)   # (n, 2)
     return x + rng.normal(0, 0.12, x.shape), t
 
 
-def init_mlp(hidden: int, rng: np.random.Generator, xp) -> list[ts.Parameter]:  # noqa: ANN001
+def init_mlp(hidden: int, rng: np.random.Generator, xp) -> list[ts.Parameter]:
     """Weights and biases of a 2 → hidden → 2 perceptron, Glorot-scaled."""
     shapes = [(2, hidden), (hidden,), (hidden, 2), (2,)]
     scale = [math.sqrt(1 / 2), 0.0, math.sqrt(1 / hidden), 0.0]
-    return [ts.Parameter(xp.asarray(s * rng.standard_normal(shape))) for shape, s in zip(shapes, scale)]
+    return [ts.Parameter(xp.asarray(s * rng.standard_normal(shape)))
+            for shape, s in zip(shapes, scale)]
 
 
 def linear(params: list[ts.Parameter], x: ts.Tensor) -> ts.Tensor:
@@ -170,10 +175,10 @@ class HandSGD:
 
 
 class HandAdam(HandSGD):
-    """Adam: a step along the running mean of g, scaled by the running root mean square of g."""
+    """Adam: a step along the running mean of g, over its running root mean square."""
 
-    def __init__(self, params: list[ts.Parameter], lr: float = 3e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8) -> None:
+    def __init__(self, params: list[ts.Parameter], lr: float = 3e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
         super().__init__(params, lr)
         self.b1, self.b2, self.eps, self.t = betas[0], betas[1], eps, 0
         self.m = [0.0 * p.data for p in params]   # first moment, per parameter element
@@ -191,14 +196,15 @@ class HandAdam(HandSGD):
 
 
 # --8<-- [start:loop]
-def train(net, params: list[ts.Parameter], opt, x: ts.Tensor, t, steps: int) -> list[float]:  # noqa: ANN001
+def train(net, params: list[ts.Parameter], opt, x: ts.Tensor, t,
+          steps: int) -> list[float]:
     """The training loop: forward, clear old gradients, backward, update."""
     losses = []
     for _ in range(steps):
-        loss = F.cross_entropy(net(params, x), t)   # mean −log softmax(z)_t  [ZX18 Eq. 1]
+        loss = F.cross_entropy(net(params, x), t)  # mean −log softmax(z)_t [ZX18 Eq. 1]
         opt.zero_grad()
         loss.backward()                             # fills p.grad for every parameter
-        opt.step()                                  # moves each parameter against its gradient
+        opt.step()                                 # each parameter against its gradient
         losses.append(loss.item())
     return losses
 # --8<-- [end:loop]
@@ -256,7 +262,7 @@ def main() -> None:
     v = u + a
     f = F.tanh(v)
     for node in (u, v, f):
-        node.retain_grad()              # keep the gradients of intermediates, to show them
+        node.retain_grad()              # keep the gradients of intermediates, to show
     f.backward(retain_graph=True)       # keep the graph, to draw it
     fig = draw_graph(f, values=True, grads=True)
     # --8<-- [end:draw_graph]
@@ -281,8 +287,8 @@ def main() -> None:
                f"{np.abs(ts.as_numpy(a.grad) - hand_a).max():.1e} (expected < 1e-12)")
 
     # --8<-- [start:broadcast]
-    # Broadcasting: b of shape (4,) is added to each of the 3 rows of x, so its gradient is the
-    # upstream gradient summed over those rows (sum_to, the adjoint of broadcast_to).
+    # Broadcasting: b of shape (4,) is added to each of the 3 rows of x, so its gradient
+    # is the upstream gradient summed over those rows (sum_to, adjoint of broadcast_to).
     x = ts.Tensor(xp.ones((3, 4)), requires_grad=True)
     b = ts.Tensor(xp.asarray([1.0, 2.0, 3.0, 4.0]), requires_grad=True)
     y = x + b                               # (3, 4)
@@ -296,14 +302,16 @@ def main() -> None:
     rng = np.random.default_rng(0)
     x64 = xp.asarray(rng.standard_normal((4, 3)))
     ts.check_backward(lambda x: F.exp(x) * x, [x64], name="exp(x)·x")
-    finding(7, "check_backward(exp(x)·x): passes (expected: passes, relative error < 1e-6)")
+    finding(7, "check_backward(exp(x)·x): passes "
+               "(expected: passes, relative error < 1e-6)")
     try:
         ts.check_backward(lambda x: WrongSigmoidOp()(x), [x64], name="wrong sigmoid")
         caught = "NOT caught"
     except AssertionError as e:
         caught = str(e).split(":")[0]
     finding(8, f"a sigmoid whose backward forgets the upstream gradient: {caught} "
-               "(expected: 'gradient check failed for wrong sigmoid, input 0, index ...')")
+               "(expected: 'gradient check failed for wrong sigmoid, "
+               "input 0, index ...')")
     # --8<-- [end:gradcheck]
 
     # Depth: the engine walks the graph iteratively, so deep graphs are fine.
@@ -333,7 +341,8 @@ def main() -> None:
     mine, theirs = copy(start), copy(start)
     train(mlp, mine, HandAdam(mine, lr=0.01), x, t, 20)
     train(mlp, theirs, ts.optim.Adam(theirs, lr=0.01), x, t, 20)
-    adam_diff = max(float(abs(ts.as_numpy(p.data) - ts.as_numpy(q.data)).max()) for p, q in zip(mine, theirs))
+    adam_diff = max(float(abs(ts.as_numpy(p.data) - ts.as_numpy(q.data)).max())
+                    for p, q in zip(mine, theirs))
     # --8<-- [end:adam_check]
     finding(10, f"Adam written by hand against tinyseg.optim.Adam, 20 steps in float64: max |Δ parameter| = "
                 f"{adam_diff:.1e} (expected < 1e-12)")

@@ -63,3 +63,18 @@ def case_outputs(case: Any, arrays: list[Any]) -> tuple[np.ndarray, list[np.ndar
     g = xp.asarray(np.random.default_rng(1).standard_normal(y.shape).astype(y.dtype))
     y.backward(g)
     return ts.as_numpy(y.data), [ts.as_numpy(args[i].grad) for i in wrt]
+
+
+# The gradient-check cases whose ops a fast path overrides (tests/test_fused_layers.py emulated,
+# tests/test_gpu_fast_paths.py on the GPU), and those where every fast path declines, with why.
+FAST = ("conv2d/", "conv_transpose2d/", "col2im/", "im2col/", "max_pool2d/", "cross_entropy/", "tanh", "log_softmax/",
+        "mean_field_crf/dense", "mean_field_crf/grid4")  # the gradient-check cases whose ops a fast path overrides
+NO_KERNEL = {  # cases of those ops where every fast path declines, and why (fast and plain run the same code)
+    "conv2d/kernel_covers_input_1x1_output": "1×1 output: the flat path, one matrix product each way, no col2im",
+    "conv2d/flat_1x1_output_cropped": "1×1 output: the flat path, one matrix product each way, no col2im",
+    "conv_transpose2d/1x1_input_big_kernel": "1×1 input: the flat path, one matrix product each way, no col2im",
+    "max_pool2d/2x2_general_path": "pool2x2=False: the general window path, which no kernel replaces",
+    "max_pool2d/3x3_stride2_overlapping": "3×3 windows: the kernel exists for 2×2 stride 2 only",
+    "mean_field_crf/dense_authors_self_message": "the authors' self message: the kernels pass real messages only",
+    "mean_field_crf/grid4_authors_self_message": "the authors' self message: the kernels pass real messages only",
+}

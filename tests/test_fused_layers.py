@@ -22,21 +22,10 @@ from tinyseg.functions.im2col import _col2im
 from tinyseg.gradcheck import GRADCHECK_CASES, run_case
 from tinyseg.models import VARIANTS, build_model
 
-from helpers import case_outputs, fast_paths_emulated, needs_gxx  # tests/ is on sys.path (rootdir conftest)
+from helpers import FAST, NO_KERNEL, case_outputs, fast_paths_emulated, needs_gxx  # tests/ is on sys.path (rootdir conftest)
 
 pytestmark = needs_gxx
 
-FAST = ("conv2d/", "conv_transpose2d/", "col2im/", "im2col/", "max_pool2d/", "cross_entropy/", "tanh", "log_softmax/",
-        "mean_field_crf/dense", "mean_field_crf/grid4")  # the gradient-check cases whose ops a fast path overrides
-NO_KERNEL = {  # cases of those ops where every fast path declines, and why (fast and plain run the same code)
-    "conv2d/kernel_covers_input_1x1_output": "1×1 output: the flat path, one matrix product each way, no col2im",
-    "conv2d/flat_1x1_output_cropped": "1×1 output: the flat path, one matrix product each way, no col2im",
-    "conv_transpose2d/1x1_input_big_kernel": "1×1 input: the flat path, one matrix product each way, no col2im",
-    "max_pool2d/2x2_general_path": "pool2x2=False: the general window path, which no kernel replaces",
-    "max_pool2d/3x3_stride2_overlapping": "3×3 windows: the kernel exists for 2×2 stride 2 only",
-    "mean_field_crf/dense_authors_self_message": "the authors' self message: the kernels pass real messages only",
-    "mean_field_crf/grid4_authors_self_message": "the authors' self message: the kernels pass real messages only",
-}
 
 
 @pytest.fixture(autouse=True)

@@ -64,14 +64,15 @@ class Tensor:
     __array_priority__ = 1000
 
     # --8<-- [start:tensor]
-    def __init__(self, data: Any, requires_grad: bool = False, name: str | None = None) -> None:
+    def __init__(self, data: Any, requires_grad: bool = False,
+                 name: str | None = None) -> None:
         if isinstance(data, Tensor):
             data = data.data
         self.data = _as_array(data)          # the raw NumPy or CuPy array
-        self.grad: Any = None                # d(output)/d(self) after backward, for leaves
+        self.grad: Any = None                # d(output)/d(self) after backward (leaves)
         self.requires_grad = bool(requires_grad)
-        self.creator: Op | None = None       # the op that computed this tensor (None: a leaf)
-        self._index = 0                      # which output of its creator this tensor is
+        self.creator: Op | None = None       # the op that computed it (None: a leaf)
+        self._index = 0                      # which output of its creator it is
         self._graph_freed = False            # creator released by a backward()
         self._retains_grad = False           # keep .grad although not a leaf
         self.name = name
@@ -152,8 +153,8 @@ class Tensor:
             return
 
         # --8<-- [start:backward]
-        # Adjoints of non-leaf tensors, keyed by (producing op, output index): a tensor may be
-        # freed (its consumer released) before its producer is reached, its adjoint may not.
+        # Adjoints of non-leaf tensors, keyed by (producing op, output index): a tensor
+        # may be freed before its producer is reached; its adjoint may not.
         grads: dict[tuple[int, int], Any] = {(id(self.creator), self._index): grad}
         for op in reversed(_topological_order(self.creator)):
             gys = [grads.pop((id(op), k), None) for k in range(len(op.outputs))]
@@ -170,13 +171,13 @@ class Tensor:
                 if gx is None or not x.requires_grad:
                     continue
                 _check_gradient(op, x, gx)
-                if x.creator is None:            # a leaf: keep its gradient, summed over uses
+                if x.creator is None:       # a leaf: keep its gradient, summed
                     x.grad = gx if x.grad is None else x.grad + gx
-                else:                            # an intermediate: sum its adjoint over uses
+                else:                       # an intermediate: sum its adjoint
                     key = (id(x.creator), x._index)
                     grads[key] = gx if key not in grads else grads[key] + gx
             if not retain_graph:
-                op.release()                     # frees the arrays the op saved for backward
+                op.release()                # frees the arrays the op saved for backward
         # --8<-- [end:backward]
 
     # -- operators (the functions live in tinyseg.functions.arithmetic) ----------------------
@@ -339,7 +340,7 @@ def _raw_arrays(inputs: tuple[Any, ...]) -> list[Any]:
 
 # --8<-- [start:topological_order]
 def _topological_order(root: Op) -> list[Op]:
-    """Ops reachable from `root`, each after all ops that produce its inputs (iterative DFS)."""
+    """Ops reachable from `root`, each after the ops that produce its inputs."""
     order: list[Op] = []
     visited: set[int] = set()
     stack: list[tuple[Op, bool]] = [(root, False)]

@@ -119,16 +119,17 @@ class Trainer:
         c, n = self.config, len(self._x)
         t0 = time.perf_counter()
         self.model.train()
-        order = to_device(self.rng.permutation(n), self.device)  # one transfer per epoch
+        order = to_device(self.rng.permutation(n), self.device)  # one copy per epoch
         losses, ratios = [], []
         for i in range(0, n, c.batch_size):
             idx = order[i:i + c.batch_size]
             self.model.zero_grad()
             # forward, loss (Eq. 1, plus Eq. 8's adversarial term when asked), backward
-            res = loss_and_backward(self.model, self._x[idx], self._y[idx],
-                                    adversarial=self.model.adversarial, eps=self.eps,
-                                    lam=c.l2, l2_scope=c.l2_scope, adv_kernel=c.adv_kernel,
-                                    sync=False)  # numbers stay on the device until the end
+            res = loss_and_backward(
+                self.model, self._x[idx], self._y[idx],
+                adversarial=self.model.adversarial, eps=self.eps,
+                lam=c.l2, l2_scope=c.l2_scope, adv_kernel=c.adv_kernel,
+                sync=False)  # the numbers stay on the device until the epoch ends
             self.opt.step()
             losses.append(res.loss)
             ratios.append(res.r_ratio)

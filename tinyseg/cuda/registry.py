@@ -30,6 +30,7 @@ See: tinyseg/_hooks.py, tests/test_cuda_registry.py.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -73,6 +74,9 @@ class FastPath:
 _table: dict[tuple[Any, str], list[FastPath]] = {}  # (class or None, method) -> fast paths, in order
 FAST_PATHS: dict[str, FastPath] = {}
 """Every registered fast path by name."""
+
+taken: Counter[str] = Counter()
+"""How many calls each fast path has taken (did not decline), by name: which paths a test exercised."""
 
 
 def register(target: type | str, device: str = "cupy", dtypes: tuple = (np.float32, np.float64), *,
@@ -148,6 +152,7 @@ def overrides(target: Any, method: str, args: tuple) -> Any:
                 record = target.kernel_state = Record()
             out = fn(target, record, *args)
         if out is not NotImplemented:
+            taken[path.name] += 1
             return out
     return NotImplemented
 

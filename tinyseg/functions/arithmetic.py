@@ -27,7 +27,7 @@ def _sum_to(gy: Any, shape: tuple[int, ...]) -> Any:
         return gy
     lead = gy.ndim - len(shape)                  # axes broadcasting added in front
     stretched = tuple(lead + i for i, n in enumerate(shape)
-                      if n == 1 and gy.shape[lead + i] != 1)   # size-1 axes it stretched
+                      if n == 1 and gy.shape[lead + i] != 1)  # size-1 axes it stretched
     out = gy.sum(axis=tuple(range(lead)) + stretched, keepdims=True)
     return out.reshape(shape) if lead else out   # drop the added axes
 
