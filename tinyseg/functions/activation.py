@@ -82,6 +82,7 @@ def tanh(x: Any) -> Tensor:
 
     Gradient: ``gx = gy · (1 − y²)``, from the saved output.
 
+    Derivation: docs/derivations/conv.md#tanh.
     See: lessons/02_fcn.py, tests/test_activation.py::test_tanh_forward_and_backward_match_numpy.
     """
     return TanhOp()(x)
@@ -102,6 +103,7 @@ def softmax(x: Any, axis: int = 1) -> Tensor:
 
     Gradient: ``gx = y ⊙ (gy − Σ_axis gy ⊙ y)``.
 
+    Derivation: docs/derivations/conv.md#softmax-cross-entropy-eq-1.
     See: lessons/02_fcn.py, tests/test_activation.py::test_softmax_backward_matches_jacobian.
     """
     return SoftmaxOp(axis)(x)
@@ -122,6 +124,7 @@ def log_softmax(x: Any, axis: int = 1) -> Tensor:
 
     Gradient: ``gx = gy − softmax(x) ⊙ Σ_axis gy`` (softmax = exp of the saved output).
 
+    Derivation: docs/derivations/conv.md#softmax-cross-entropy-eq-1.
     See: lessons/02_fcn.py, tests/test_activation.py::test_log_softmax_is_finite_for_huge_logits.
     """
     return LogSoftmaxOp(axis)(x)

@@ -127,6 +127,7 @@ def conv2d(x: Any, W: Any, b: Any = None, stride: IntPair = 1, pad: IntPair = 0)
     Gradient: ``gx = conv_transpose2d(gy, W)`` (col2im of ``Wᵀ gy``), ``gW = Σ_n gy[n] · im2col(x)[n]ᵀ``,
     ``gb = Σ_{n,h,w} gy``; gx is skipped when x does not require a gradient.
 
+    Derivation: docs/derivations/conv.md#convolution.
     See: lessons/02_fcn.py, tests/test_conv.py::test_conv2d_forward_matches_naive_loops_and_scipy.
     """
     return Conv2dOp(stride, pad)(x, W, b) if b is not None else Conv2dOp(stride, pad)(x, W)
@@ -203,6 +204,7 @@ def conv_transpose2d(x: Any, W: Any, b: Any = None, stride: IntPair = 1, pad: In
     Gradient: ``gx = conv2d(gy, W)``, ``gW = Σ_n x[n] · im2col(gy)[n]ᵀ``, ``gb = Σ_{n,h,w} gy``;
     gx is skipped when x does not require a gradient.
 
+    Derivation: docs/derivations/conv.md#convolution.
     See: lessons/02_fcn.py, tests/test_conv.py::test_conv_transpose2d_is_adjoint_of_conv2d.
     """
     return (ConvTranspose2dOp(stride, pad)(x, W, b) if b is not None else ConvTranspose2dOp(stride, pad)(x, W))

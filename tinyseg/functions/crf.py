@@ -247,6 +247,8 @@ def mean_field_crf(unary: Any, image: Any, weights: Any, n_iter: int = 5, graph:
     the image (through `crf_kernels`' ``image_vjp``; docs: lesson 03, "The library op and its
     backward"; checked against finite differences and `mean_field_crf_composite` in tests/test_crf.py).
 
+    Derivation: docs/derivations/mean_field.md (forward), docs/derivations/crf_backward.md and
+        docs/derivations/image_gradient.md (backward).
     See: lessons/03_crf.py, tests/test_crf.py.
     """
     unary, image, weights = as_tensor(unary), as_tensor(image), as_tensor(weights)

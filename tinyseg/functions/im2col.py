@@ -147,6 +147,7 @@ def im2col(x: Any, kernel_size: IntPair, stride: IntPair = 1, pad: IntPair = 0) 
 
     Gradient: ``col2im(gy)`` — the adjoint.
 
+    Derivation: docs/derivations/conv.md#im2col-and-col2im.
     See: lessons/02_fcn.py, tests/test_conv.py::test_col2im_is_adjoint_of_im2col.
     """
     return Im2colOp(kernel_size, stride, pad)(x)
@@ -173,6 +174,7 @@ def col2im(col: Any, x_shape: Sequence[int], kernel_size: IntPair, stride: IntPa
 
     Gradient: ``im2col(gy)``.
 
+    Derivation: docs/derivations/conv.md#im2col-and-col2im.
     See: lessons/02_fcn.py, tests/test_conv.py::test_col2im_is_adjoint_of_im2col.
     """
     return Col2imOp(x_shape, kernel_size, stride, pad)(col)

@@ -95,6 +95,7 @@ def max_pool2d(x: Any, kernel_size: int = 2, stride: int = 2) -> Tensor:
     Gradient: gy goes to the argmax of each window, the first maximum in row-major window order
     on ties; overlapping windows (s < k) add up.
 
+    Derivation: docs/derivations/conv.md#max-pooling.
     See: lessons/02_fcn.py, tests/test_pooling.py::test_max_pool2d_forward_and_backward_match_naive_loops.
     """
     return MaxPool2dOp(kernel_size, stride)(x)

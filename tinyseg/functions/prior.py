@@ -68,6 +68,7 @@ def add_prior(logits: Any, bias: Any) -> Tensor:
 
     Gradient: ``g logits = gy``, ``g bias = Σ_n gy[n]``.
 
+    Derivation: docs/derivations/conv.md#the-position-prior-eq-6.
     See: lessons/02_fcn.py, tests/test_prior.py::test_add_prior_equals_multiplicative_prior_on_probabilities.
     """
     return AddPriorOp()(logits, bias)
