@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # One-shot GPU check for the device machine (H100/H200: Python 3.12, CuPy 14, PyTorch; no
-# pydicom, no network). Runs from any directory; tinyseg is used from this checkout.
-#   1. the test suite with the `xp` fixture on cupy (numpy/cupy parity, fast paths vs plain on the
-#      GPU), lessons and docs excluded;
-#   2. benchmarks/train_step.py --device gpu  (tinyseg on cupy with every CUDA fast path on (TINYSEG_FUSED=1), the same with
-#      them off ("plain", TINYSEG_FUSED=0), and the PyTorch twin on CUDA);
-#   3. benchmarks/epochs_gpu.py --device gpu  (100 epochs of adv_multi_fcn_crf after a warm-up epoch).
+# pydicom, no network). Runs from any directory; tinyseg is used from this checkout. About 5 min:
+#   1. verification of every CUDA fast path, TINYSEG_FUSED=1 set explicitly: each gradient-check
+#      case a fast path overrides against the plain path on the GPU (float32 and float64), the
+#      float64 gradient check through the fast paths, one training step of every variant and graph
+#      fused against plain, CuPy against NumPy for every case and variant, and `tinyseg train
+#      --device gpu` end to end (tests/test_gpu_fast_paths.py, tests/test_gpu_parity.py);
+#   2. benchmarks/gpu_verified.py: which fast paths passed -> $OUT/verified.json, the records a
+#      person copies into tinyseg.cuda.VERIFIED after reading the log;
+#   3. benchmarks/train_step.py --device gpu: tinyseg with every fast path, the plain CuPy path and
+#      the PyTorch twin, alternating separate processes; dense multi_fcn_crf inference at batch 1024;
+#   4. benchmarks/epochs_gpu.py: 100 epochs of adv_multi_fcn_crf after a warm-up epoch.
 # Everything is tee'd to $OUT/gpu_check.log when $OUT is set (JSON and markdown results beside it).
-# Each phase has a time limit so the whole script stays under about 6 minutes.
+# Each phase has a time limit. GPU_CHECK_DRYRUN=1 runs phases 1-2 on the CPU through the g++
+# emulator (a subset, to check the script before it spends GPU time) and skips the benchmarks.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -16,7 +22,7 @@ mkdir -p "$DEST"
 LOG=${OUT:+$OUT/gpu_check.log}
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 export TINYSEG_CACHE=${TINYSEG_CACHE:-/tmp/tinyseg-cache}
-T_TESTS=${T_TESTS:-170} T_STEP=${T_STEP:-160} T_EPOCHS=${T_EPOCHS:-70}
+T_TESTS=${T_TESTS:-150} T_STEP=${T_STEP:-100} T_EPOCHS=${T_EPOCHS:-55}
 
 main() {
   echo "== gpu_check $(date -u +%FT%TZ) in $PWD"
@@ -39,26 +45,38 @@ try:
 except Exception as e: print("torch unavailable:", e)
 PYEOF
 
-  echo "== [1/3] pytest (xp fixture: numpy and cupy), limit ${T_TESTS}s"
   local t0=$SECONDS
-  # The GPU-relevant files: every op, the CRF, the models, adversarial training, and the parity suite
-  # (every gradcheck case and every variant on cupy vs numpy). The data layer is plain numpy.
-  timeout "$T_TESTS" "$PY" -m pytest -q -p no:cacheprovider ${TESTS:-tests/test_gpu_parity.py tests/test_conv.py \
-      tests/test_pooling.py tests/test_activation.py tests/test_loss.py tests/test_prior.py tests/test_crf.py \
-      tests/test_crf_kernels.py tests/test_arithmetic.py tests/test_autodiff.py tests/test_backend.py \
-      tests/test_models.py tests/test_adversarial.py tests/test_optim.py \
-      tests/test_crf_fused.py tests/test_optim_fused.py tests/test_cuda_registry.py} --junitxml "$DEST/pytest_gpu.xml"
+  local dry=${GPU_CHECK_DRYRUN:-0}
+  echo "== [1/4] fast-path verification tests (TINYSEG_FUSED=1), limit ${T_TESTS}s"
+  rm -f "$DEST/fast_paths_taken.jsonl"
+  if [ "$dry" = 1 ]; then
+    # On the CPU: the same tests through the emulator, float64 cases and two training steps.
+    TINYSEG_FUSED=1 TINYSEG_GPU_DRYRUN=1 TINYSEG_GPU_CHECK_OUT="$DEST" timeout "$T_TESTS" \
+      "$PY" -m pytest -q -p no:cacheprovider tests/test_gpu_fast_paths.py \
+      -k "float64 or fcn_crf-grid4 or adv_fcn-dense" --junitxml "$DEST/pytest_gpu.xml"
+  else
+    TINYSEG_FUSED=1 TINYSEG_GPU_CHECK_OUT="$DEST" timeout "$T_TESTS" "$PY" -m pytest -q -p no:cacheprovider \
+      --gradcheck tests/test_gpu_fast_paths.py tests/test_gpu_parity.py --junitxml "$DEST/pytest_gpu.xml"
+  fi
   echo "pytest rc=$? ($((SECONDS - t0)) s)"
 
-  echo "== [2/3] train_step.py --device gpu, limit ${T_STEP}s"
+  echo "== [2/4] which fast paths passed"
+  local gpu
+  gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
+  "$PY" benchmarks/gpu_verified.py "$DEST" --gpu "${gpu:-none (emulated dry run)}" \
+      --command "benchmarks/gpu_check.sh (TINYSEG_FUSED=1 pytest tests/test_gpu_fast_paths.py tests/test_gpu_parity.py)"
+  if [ "$dry" = 1 ]; then echo "== dry run: benchmarks skipped; done in ${SECONDS} s"; return; fi
+
+  echo "== [3/4] train_step.py --device gpu (fused, plain, torch; inference at batch 1024), limit ${T_STEP}s"
   t0=$SECONDS
-  timeout "$T_STEP" "$PY" benchmarks/train_step.py --device gpu --child-timeout 120 \
+  timeout "$T_STEP" "$PY" benchmarks/train_step.py --device gpu --child-timeout 100 \
+      --big-batch 1024 --big-variants multi_fcn_crf \
       --json "$DEST/train_step_gpu.json" --markdown "$DEST/train_step_gpu.md"
   echo "train_step rc=$? ($((SECONDS - t0)) s)"
 
-  echo "== [3/3] epochs_gpu.py --device gpu, limit ${T_EPOCHS}s"
+  echo "== [4/4] epochs_gpu.py --device gpu (100 epochs of adv_multi_fcn_crf), limit ${T_EPOCHS}s"
   t0=$SECONDS
-  timeout "$T_EPOCHS" "$PY" benchmarks/epochs_gpu.py --device gpu --epochs 100 --max-seconds 45 \
+  TINYSEG_FUSED=1 timeout "$T_EPOCHS" "$PY" benchmarks/epochs_gpu.py --device gpu --epochs 100 --max-seconds 40 \
       --json "$DEST/epochs_gpu.json"
   echo "epochs_gpu rc=$? ($((SECONDS - t0)) s)"
   echo "== done in ${SECONDS} s"
