@@ -39,11 +39,11 @@ def f_of_a(a: float, b: float = -1.5) -> float:
     return math.tanh(a * b + a)
 
 
-def forward_difference(f, a: float, h: float) -> float:  # noqa: ANN001
+def forward_difference(f, a: float, h: float) -> float:
     return (f(a + h) - f(a)) / h                  # error O(h)
 
 
-def central_difference(f, a: float, h: float) -> float:  # noqa: ANN001
+def central_difference(f, a: float, h: float) -> float:
     return (f(a + h) - f(a - h)) / (2 * h)        # error O(h²): the h² terms cancel
 # --8<-- [end:finite_differences]
 
@@ -210,7 +210,7 @@ def train(net, params: list[ts.Parameter], opt, x: ts.Tensor, t,
 # --8<-- [end:loop]
 
 
-def accuracy(net, params: list[ts.Parameter], x: ts.Tensor, t: np.ndarray) -> float:  # noqa: ANN001
+def accuracy(net, params: list[ts.Parameter], x: ts.Tensor, t: np.ndarray) -> float:
     with ts.no_grad():
         z = ts.as_numpy(net(params, x).data)
     return float(np.mean(z.argmax(axis=1) == t))

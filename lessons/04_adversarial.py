@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -199,7 +200,11 @@ def main() -> None:
     eps_list = [0.1, 0.5, 1.0, 2.0]
     att_x, att_y = ds.test.images[:n_att], ds.test.labels[:n_att]
     clean = {v: metrics.dice_pooled(run.predict(att_x), att_y) for v, run in runs.items()}
-    attacked = {v: dice_under_attack(run, att_x, att_y, eps_list) for v, run in runs.items()}
+    attacked = {}
+    for v, run in runs.items():
+        print(f"attacking {v} on {n_att} test ROIs", file=sys.stderr, flush=True)  # progress
+        attacked[v] = dice_under_attack(run, att_x, att_y, eps_list)
+    print("perturbing fcn_crf along random directions", file=sys.stderr, flush=True)
     control = dice_under_attack(runs["fcn_crf"], att_x, att_y, eps_list, random=True)
     finding(6, f"pooled Dice on {n_att} test ROIs under attack, ε = " + " / ".join(map(str, eps_list)) + ": " +
             "; ".join(f"{v}: {clean[v]:.4f} clean → " + " / ".join(f"{d:.4f}" for d in attacked[v])
