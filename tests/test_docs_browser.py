@@ -8,7 +8,7 @@ loads. A full-page screenshot of each page goes to ``$DOCS_SCREENSHOT_DIR`` (or 
 folder). The same site is then opened from ``file://``, where math and search must work too.
 
 Nothing is cut off at a 1280 px wide viewport: on every page, no content table, code block
-(``pre``) or figure (``img``) is wider than the content column (``.md-content__inner``), and no
+(``pre``), display formula (``.katex-display``) or figure (``img``) is wider than the content column (``.md-content__inner``), and no
 code block or table scrolls sideways (its scrollWidth exceeds its clientWidth). Collapsible
 blocks are opened before measuring, except mkdocstrings' "Source code in ..." blocks, which show
 the package's source as it is (API pages are reference, read on demand).
@@ -72,7 +72,7 @@ OVERFLOW_JS = r"""() => {
     const text = (el.tagName === 'TABLE' ? (el.rows[0] || el).innerText : el.innerText).trim();
     return `${el.tagName.toLowerCase()} "${text.split('\n')[0].slice(0, 50)}"`;
   };
-  for (const el of col.querySelectorAll('table, pre, img')) {
+  for (const el of col.querySelectorAll('table, pre, img, .katex-display')) {
     if (el.closest('details:not([open])')) continue;
     const r = el.getBoundingClientRect();
     if (r.width === 0) continue;

@@ -46,8 +46,10 @@ class Adam(Optimizer):
     r"""Adam [Kingma & Ba 2015] as in PyTorch; the paper's optimizer, lr 0.003 [ZX18 §4].
 
     $$
-    m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\quad v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,\quad
-    \theta_t = \theta_{t-1} - \eta\,\frac{m_t/(1-\beta_1^t)}{\sqrt{v_t/(1-\beta_2^t)} + \epsilon}
+    \begin{aligned}
+    m_t &= \beta_1 m_{t-1} + (1-\beta_1) g_t,\qquad v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2, \\
+    \theta_t &= \theta_{t-1} - \eta\,\frac{m_t/(1-\beta_1^t)}{\sqrt{v_t/(1-\beta_2^t)} + \epsilon}
+    \end{aligned}
     $$
 
     Args:

@@ -184,8 +184,10 @@ def conv_transpose2d(x: Any, W: Any, b: Any = None, stride: IntPair = 1, pad: In
     r"""Transpose convolution: the adjoint of `conv2d` with the same kernel.  [ZX18 Table 1]
 
     $$
-    y[n,o,s h + i - p, s w + j - p] \mathrel{+}= \sum_c W[c,o,i,j]\, x[n,c,h,w], \qquad
-    \langle \mathrm{conv2d}(u, W), x\rangle = \langle u, \mathrm{conv\_transpose2d}(x, W)\rangle
+    \begin{aligned}
+    y[n,o,s h + i - p, s w + j - p] &\mathrel{+}= \sum_c W[c,o,i,j]\, x[n,c,h,w], \\
+    \langle \mathrm{conv2d}(u, W), x\rangle &= \langle u, \mathrm{conv\_transpose2d}(x, W)\rangle
+    \end{aligned}
     $$
 
     The last layer of every FCN of Table 1 maps the 1×1×c3 code to 40×40×2 logits with a 40×40
