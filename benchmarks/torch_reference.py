@@ -3,7 +3,7 @@ r"""A PyTorch twin of tinyseg's model and training step: the SAME algorithm, for
 Every variant of Table 2 [ZX18]: the Table-1 FCNs (conv → tanh → max-pool ×2, conv → tanh,
 40×40 transpose conv without bias, + a (2, 40, 40) position-prior bias), the multi-scale fusion
 $U = \sum_k \alpha_{k,l}\log\mathrm{softmax}(z_k)_l$, the mean-field CRF with tinyseg's kernels and
-its two-label "q trick" (one kernel product per kernel and iteration, CRF note §3.2), the loss
+its two-label "q trick" (one kernel product per kernel and iteration, docs/derivations/mean_field.md), the loss
 cross-entropy on $Z_T$ + λ/2‖w_crf‖², Adam, and the adversarial step of Eq. 7-8 (clean
 forward/backward with the image gradient, $R = \varepsilon g/\|g\|$ per image, adversarial
 forward/backward with the kernels rebuilt on I + R, gradients summed).

@@ -7,7 +7,7 @@ and one inference batch (eval mode: 10 mean-field iterations, no graph). tinyseg
 On the GPU a third implementation, "plain", is tinyseg with its hand-written CUDA fast paths
 switched off (``TINYSEG_FUSED=0``), so each table shows what the fused kernels gained.
 
-Method (DESIGN §9): each implementation is timed in its OWN process (one thread pool per
+Method: each implementation is timed in its OWN process (one thread pool per
 process: OpenBLAS and PyTorch's OpenMP threads in one process steal each other's cores), the
 processes ALTERNATE (tinyseg, torch, tinyseg, torch, ... for ``--repeats`` rounds), each child
 sets the same thread count in OMP/OPENBLAS/MKL_NUM_THREADS (and torch.set_num_threads) before

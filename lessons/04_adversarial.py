@@ -35,24 +35,11 @@ import numpy as np
 
 import tinyseg as ts
 from tinyseg import F, data, metrics, viz
-from tinyseg.experiments import fast_subset, merge_validation
+from tinyseg.experiments import fast_subset, merge_validation, seed_difference
 from tinyseg.train import TrainConfig, fit
 from tinyseg.utils import finding, lesson_args, savefig
 
 TABLE2 = Path(__file__).resolve().parents[1] / "docs" / "results" / "phantom" / "table2.json"
-
-
-def table2_difference(variant: str, reference: str) -> str:
-    """What the committed multi-seed Table 2 says of variant − reference (pooled Dice, points)."""
-    if not TABLE2.exists():
-        return "no committed Table 2 to compare with (run `tinyseg table2`)"
-    table = json.loads(TABLE2.read_text())
-    a, b = table["rows"][variant], table["rows"][reference]
-    diff = [100 * (u - v) for u, v in zip(a["dice_pooled_seeds"], b["dice_pooled_seeds"])]
-    sd = 100 * max(a["dice_pooled_std"], b["dice_pooled_std"])
-    return (f"the committed {len(diff)}-seed Table 2 ({table['command']['epochs']} epochs, validation "
-            f"selection) gives {np.mean(diff):+.2f} (per seed " + ", ".join(f"{round(d, 2) + 0.0:+.2f}" for d in diff) +
-            f"; seed sd up to {sd:.2f} points)")
 
 
 # --8<-- [start:perturbation]
@@ -188,7 +175,7 @@ def main() -> None:
     finding(4, f"test pooled Dice: FCN {fcn_m['test']['dice_pooled']:.4f}, FCN-CRF {m['fcn_crf']['dice_pooled']:.4f}, "
                f"adversarial FCN-CRF {m['adv_fcn_crf']['dice_pooled']:.4f}; prior-only "
                f"{fcn_m['prior_baseline']['dice_pooled']:.4f}. Adversarial minus plain FCN-CRF: {one_seed:+.2f} "
-               f"points on this one seed; {table2_difference('adv_fcn_crf', 'fcn_crf')} (expected: all within "
+               f"points on this one seed; {seed_difference(TABLE2, 'adv_fcn_crf', 'fcn_crf')} (expected: all within "
                "about a point of each other; one seed's difference is within the spread over seeds, so the "
                "multi-seed table is the evidence — the paper's gains are 0.3-0.5 %)")
     finding(5, "trimap accuracy w = 1 / 3 / 5: " + "; ".join(

@@ -25,25 +25,12 @@ import numpy as np
 
 import tinyseg as ts
 from tinyseg import F, data, viz
-from tinyseg.experiments import fast_subset
+from tinyseg.experiments import fast_subset, seed_difference
 from tinyseg.models import FCN_CONFIGS
 from tinyseg.train import TrainConfig, fit
 from tinyseg.utils import finding, lesson_args, savefig
 
 TABLE2 = Path(__file__).resolve().parents[1] / "docs" / "results" / "phantom" / "table2.json"
-
-
-def table2_difference(variant: str, reference: str) -> str:
-    """What the committed multi-seed Table 2 says of variant − reference (pooled Dice, points)."""
-    if not TABLE2.exists():
-        return "no committed Table 2 to compare with (run `tinyseg table2`)"
-    table = json.loads(TABLE2.read_text())
-    a, b = table["rows"][variant], table["rows"][reference]
-    diff = [100 * (u - v) for u, v in zip(a["dice_pooled_seeds"], b["dice_pooled_seeds"])]
-    sd = 100 * max(a["dice_pooled_std"], b["dice_pooled_std"])
-    return (f"the committed {len(diff)}-seed Table 2 ({table['command']['epochs']} epochs) gives "
-            f"{np.mean(diff):+.2f} (per seed " + ", ".join(f"{round(d, 2) + 0.0:+.2f}" for d in diff) +
-            f"; seed sd up to {sd:.2f} points)")
 
 
 # --8<-- [start:receptive_field]
@@ -129,7 +116,7 @@ def main() -> None:
     one_seed = 100 * (m["multi_fcn"]["test"]["dice_pooled"] - m["fcn"]["test"]["dice_pooled"])
     finding(4, "test pooled Dice: " + ", ".join(f"{v} {m[v]['test']['dice_pooled']:.4f}" for v in m) +
                f"; prior-only {m['fcn']['prior_baseline']['dice_pooled']:.4f}. multi_fcn minus fcn: "
-               f"{one_seed:+.2f} points on this one seed; {table2_difference('multi_fcn', 'fcn')} "
+               f"{one_seed:+.2f} points on this one seed; {seed_difference(TABLE2, 'multi_fcn', 'fcn')} "
                "(expected: multi-scale and single-scale within about a point of each other; one seed's "
                "difference is within the spread over seeds, so the multi-seed table is the evidence — the "
                "paper reports +1.0 % on INbreast)")

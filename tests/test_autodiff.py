@@ -130,3 +130,46 @@ def test_numpy_array_on_the_left_dispatches_to_tensor() -> None:
 
 def test_parameter_requires_grad_by_default() -> None:
     assert ts.Parameter(np.zeros(2)).requires_grad
+
+
+def test_parameter_gradient_reuses_one_array_across_steps_with_the_same_values() -> None:
+    p = ts.Parameter(np.array([1.0, 2.0, 3.0]))
+    (p * p).sum().backward()
+    first = p.grad
+    np.testing.assert_array_equal(first, [2.0, 4.0, 6.0])
+    p.zero_grad()
+    assert p.grad is None
+    (p * p * p).sum().backward()  # 3p²
+    assert p.grad is first  # the same array, rewritten: no fresh allocation per step
+    np.testing.assert_array_equal(p.grad, [3.0, 12.0, 27.0])
+    (p * 2.0).sum().backward()  # no zero_grad: accumulates, as for a Tensor
+    np.testing.assert_array_equal(p.grad, [5.0, 14.0, 29.0])
+
+
+def test_parameters_sharing_one_upstream_gradient_get_separate_arrays() -> None:
+    """``a + b`` hands the same upstream array to both inputs; in-place accumulation later must not
+    leak from one parameter's gradient into the other's."""
+    a, b = ts.Parameter(np.zeros(3)), ts.Parameter(np.zeros(3))
+    (a + b).sum().backward()
+    assert a.grad is not b.grad
+    (a * 5.0).sum().backward()
+    np.testing.assert_array_equal(a.grad, [6.0, 6.0, 6.0])
+    np.testing.assert_array_equal(b.grad, [1.0, 1.0, 1.0])
+
+
+def test_a_gradient_the_user_assigned_is_not_written_in_place() -> None:
+    p = ts.Parameter(np.ones(2))
+    mine = np.array([10.0, 20.0])
+    p.grad = mine
+    (p * 3.0).sum().backward()
+    np.testing.assert_array_equal(p.grad, [13.0, 23.0])
+    np.testing.assert_array_equal(mine, [10.0, 20.0])
+
+
+def test_parameter_gradient_buffer_follows_shape_and_dtype_changes() -> None:
+    p = ts.Parameter(np.ones(2))
+    (p * 2.0).sum().backward()
+    p.zero_grad()
+    p.data = np.ones(3, dtype=np.float32)
+    (p * 2.0).sum().backward()
+    assert p.grad.shape == (3,) and p.grad.dtype == np.float32

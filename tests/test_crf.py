@@ -1,5 +1,5 @@
-"""F.mean_field_crf: the note's test oracles (CRF note §7) and the hand-written backward against
-the composite built from primitive ops."""
+"""F.mean_field_crf: closed-form oracles (fixed points, limits, identities) and the hand-written
+backward against the composite built from primitive ops (docs/derivations/crf_backward.md)."""
 from __future__ import annotations
 
 import itertools
@@ -66,7 +66,7 @@ def test_crf_prob_domain_uses_softmax_probabilities_as_the_unary(xp):
 
 @pytest.mark.parametrize("w_shape,kw", CONFIGS, ids=IDS)
 def test_crf_potts_conventions_agree(xp, w_shape, kw):
-    """μ = 11ᵀ − I (penalty) and the attractive identity give the same Q (note §3.2)."""
+    """μ = 11ᵀ − I (penalty) and the attractive identity give the same Q (docs/derivations/mean_field.md)."""
     args = _inputs(xp, w_shape=w_shape)
     q_potts = _q(F.mean_field_crf_composite, *args, n_iter=4, compatibility="potts", **kw)
     q_attr = _q(F.mean_field_crf_composite, *args, n_iter=4, **kw)
@@ -118,7 +118,7 @@ def test_crf_gradcheck_cases_cover_every_option():
 
 
 def test_crf_authors_self_message_is_q_times_kernel_row_sums():
-    """Note §1.3: the authors' message is Q ⊙ (K·1); without the flag it is the stencil K·Q.
+    """The authors' code (`authors_self_message=True`): the message is Q ⊙ (K·1); without the flag it is the stencil K·Q.
 
     Both are compared with the dense brute-force kernel."""
     u, img, w = _inputs(np, seed=6, w_shape=(2, 2))

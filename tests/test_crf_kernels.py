@@ -68,7 +68,7 @@ def test_crf_dense_kernel_keeps_memory_bounded_by_building_in_place():
 
 @pytest.mark.parametrize("graph", ["dense", "grid4"])
 def test_crf_kernel_image_vjp_matches_finite_differences(xp, graph):
-    """d(aᵀ K(I) b)/dI, the feature gradient that reaches the image (note §4.3, §4.4)."""
+    """d(aᵀ K(I) b)/dI, the feature gradient that reaches the image (docs/derivations/image_gradient.md)."""
     rng = np.random.default_rng(4)
     img = rng.standard_normal((2, 1, 4, 5))
     a, b = rng.standard_normal((2, 20)), rng.standard_normal((2, 20))
@@ -86,7 +86,7 @@ def test_crf_kernel_image_vjp_matches_finite_differences(xp, graph):
 
 
 def test_crf_dense_image_vjp_filter_form_equals_dense_form():
-    r"""Note §4.2: with S = (D + Dᵀ) ⊙ K, D = a bᵀ, ∇_I = -(I ⊙ S1 - S I) equals the filter-only form."""
+    r"""docs/derivations/image_gradient.md: with S = (D + Dᵀ) ⊙ K, D = a bᵀ, ∇_I = -(I ⊙ S1 - S I) equals the filter-only form."""
     rng = np.random.default_rng(5)
     img = rng.standard_normal((1, 1, 4, 5))
     a, b = rng.standard_normal((1, 20)), rng.standard_normal((1, 20))
@@ -119,7 +119,7 @@ def test_crf_spectral_radius_matches_eigvalsh(xp, graph):
 
 @pytest.mark.parametrize("graph", ["dense", "grid4"])
 def test_crf_default_weights_are_contractive_on_standardised_40x40_rois(graph):
-    """Note §3.5: ½ Σ w λ_max ≈ 0.85 (dense) and ≈ 0.87 (grid4) at the default weights, below 1."""
+    """The contraction bound of docs/derivations/mean_field.md: ½ Σ w λ_max ≈ 0.85 (dense) and ≈ 0.87 (grid4) at the default weights, below 1."""
     rng = np.random.default_rng(7)
     y, x = np.mgrid[:40, :40]
     blob = np.exp(-((y - 20) ** 2 + (x - 18) ** 2) / 150.0) + 0.3 * rng.standard_normal((40, 40))

@@ -11,7 +11,7 @@ import pytest
 
 from tinyseg import viz
 from tinyseg.cli import main
-from tinyseg.experiments import PAPER_TABLE2, render_markdown
+from tinyseg.experiments import PAPER_TABLE2, render_markdown, seed_difference
 from tinyseg.models import VARIANTS
 
 
@@ -56,6 +56,18 @@ def test_markdown_labels_the_papers_column_by_dataset() -> None:
         md = render_markdown({"data": data, "n_test": 58, "rows": {"fcn": row}, "baselines": base,
                               "command": {"seeds": 3, "epochs": 30}})
         assert f"paper's Dice on {label}" in md and f"| {value} |" in md
+
+
+def test_seed_difference_reads_the_per_seed_differences_of_a_finished_table(tmp_path: Path) -> None:
+    rows = {"a": {"dice_pooled_seeds": [0.80, 0.82, 0.90], "dice_pooled_std": 0.04},
+            "b": {"dice_pooled_seeds": [0.81, 0.80, 0.85], "dice_pooled_std": 0.02}}
+    path = tmp_path / "table2.json"
+    path.write_text(json.dumps({"rows": rows, "command": {"epochs": 7}}))
+    text = seed_difference(path, "a", "b")
+    # differences -1, +2, +5 points: mean +2.00; the larger seed sd is 4 points
+    assert "3-seed Table 2 (7 epochs" in text
+    assert "gives +2.00 (per seed -1.00, +2.00, +5.00; seed sd up to 4.00 points)" in text
+    assert "no finished Table 2" in seed_difference(tmp_path / "missing.json", "a", "b")
 
 
 def test_figures_draw_from_real_arrays() -> None:

@@ -56,3 +56,12 @@ def test_self_references_are_followed(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_cuda_check_extra_brings_nvrtc_and_ci_installs_it() -> None:
     assert "nvidia-cuda-nvrtc-cu12" in [r.name for r in requirements("cuda-check")]
     assert '".[cuda-check]"' in (ROOT / ".ci" / "run").read_text()
+
+
+def test_the_version_is_written_once_and_the_installed_metadata_reads_it() -> None:
+    from importlib.metadata import version
+
+    import tinyseg
+
+    assert "version" not in PROJECT and "version" in PROJECT["dynamic"]  # no second copy to forget
+    assert version("tinyseg") == tinyseg.__version__

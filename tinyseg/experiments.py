@@ -228,6 +228,25 @@ def aggregate(out: Path, variants: Sequence[str], seeds: int, dataset: Any, data
     return {"data": data, "n_test": int(len(target)), "rows": rows, "baselines": baselines}
 
 
+def seed_difference(table_json: str | Path, variant: str, reference: str) -> str:
+    """One sentence: what a finished Table 2 says of variant − reference, in pooled-Dice points.
+
+    Reads ``table2.json`` as `run_table2` writes it and gives the mean over seeds of the
+    per-seed difference, each seed's difference and the larger of the two seed standard
+    deviations: the yardstick a single-seed comparison in a lesson is read against.
+    """
+    path = Path(table_json)
+    if not path.exists():
+        return f"no finished Table 2 at {path} to compare with (run `tinyseg table2`)"
+    table = json.loads(path.read_text())
+    a, b = table["rows"][variant], table["rows"][reference]
+    diff = [100 * (u - v) for u, v in zip(a["dice_pooled_seeds"], b["dice_pooled_seeds"])]
+    sd = 100 * max(a["dice_pooled_std"], b["dice_pooled_std"])
+    per_seed = ", ".join(f"{round(d, 2) + 0.0:+.2f}" for d in diff)
+    return (f"the committed {len(diff)}-seed Table 2 ({table['command']['epochs']} epochs, validation "
+            f"selection) gives {np.mean(diff):+.2f} (per seed {per_seed}; seed sd up to {sd:.2f} points)")
+
+
 def _fmt_p(p: float) -> str:
     return "n/a" if p != p else (f"{p:.1e}" if p < 1e-3 else f"{p:.3f}")
 

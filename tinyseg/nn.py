@@ -76,7 +76,7 @@ class Module:
         """Move every parameter to 'cpu' or 'gpu' (in place); returns self."""
         for p in self.parameters():
             p.data = to_device(p.data, device)
-            p.grad = None
+            p.grad = p._grad_buffer = None  # the buffer lived on the old device
         return self
 
     def state_dict(self) -> dict[str, np.ndarray]:
