@@ -211,7 +211,8 @@ class Parameter(Tensor):
     Its gradient is written into one array that the parameter keeps from step to step:
     `zero_grad` sets `.grad` to None, and the next backward copies into the same array instead
     of keeping a fresh one. Fresh gradient arrays every step (30 MB for the multi-scale FCN) made
-    the process map and fault in new memory pages each step, about a quarter of a CPU step.
+    the process map and fault in new memory pages each step (benchmarks/RESULTS.md, "Training
+    step on the CPU at 1 and 2 threads").
     """
 
     def __init__(self, data: Any, requires_grad: bool = True, name: str | None = None) -> None:

@@ -1,0 +1,48 @@
+"""The scripts that turn benchmark JSON into the tables of benchmarks/RESULTS.md."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(name: str):  # noqa: ANN202
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _row(variant: str, graph: str, threads: int, ts: float, torch: float, rss: float = 100.0) -> dict:
+    return {"variant": variant, "graph": graph, "threads": threads, "tinyseg_step": ts, "torch_step": torch,
+            "ratio": ts / torch, "tinyseg_rss": rss}
+
+
+def test_cpu_summary_gives_each_variant_both_thread_counts_and_the_2_thread_verdict(tmp_path: Path) -> None:
+    cpu_summary = _load("cpu_summary")
+    one, two, before = tmp_path / "one.json", tmp_path / "two.json", tmp_path / "before.json"
+    one.write_text(json.dumps({"summary": [_row("fcn", "-", 1, 10, 20), _row("fcn_crf", "dense", 1, 30, 20, 150)]}))
+    two.write_text(json.dumps({"summary": [_row("fcn", "-", 2, 9, 10), _row("fcn_crf", "dense", 2, 25, 20, 120)]}))
+    before.write_text(json.dumps({"summary": [_row("fcn", "-", 2, 12, 10)]}))
+    lines = cpu_summary.table(one, two, before).splitlines()
+    assert lines[2] == "| `fcn` | 10.0 | 20.0 | 0.50× | 9.0 | 10.0 | 0.90× | 1.20× | 100 | meets |"
+    assert lines[3] == "| `fcn_crf` (dense) | 30.0 | 20.0 | 1.50× | 25.0 | 20.0 | 1.25× | - | 150 | misses |"
+
+
+def test_ab_summary_takes_the_median_of_each_sides_rounds(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    ab_summary = _load("ab_summary")
+    files = {}
+    for side, values in (("before", (10.0, 30.0, 20.0)), ("after", (9.0, 8.0, 100.0))):
+        files[side] = []
+        for k, v in enumerate(values):
+            path = tmp_path / f"{side}_{k}.json"
+            path.write_text(json.dumps({"summary": [_row("fcn", "-", 1, v, 1.0)]}))
+            files[side].append(str(path))
+    sys.argv = ["ab_summary", "--before", *files["before"], "--after", *files["after"]]
+    ab_summary.main()
+    out = capsys.readouterr().out.splitlines()
+    assert out[2] == "| 1 | fcn | - | 20.0 | 9.0 | -55.0 % | 10.0, 30.0, 20.0 / 9.0, 8.0, 100.0 |"
