@@ -22,15 +22,15 @@ def _row(variant: str, graph: str, threads: int, ts: float, torch: float, rss: f
             "ratio": ts / torch, "tinyseg_rss": rss}
 
 
-def test_cpu_summary_gives_each_variant_both_thread_counts_and_the_2_thread_verdict(tmp_path: Path) -> None:
+def test_cpu_summary_gives_each_variant_both_thread_counts_and_marks_a_miss_at_2_threads(tmp_path: Path) -> None:
     cpu_summary = _load("cpu_summary")
     one, two, before = tmp_path / "one.json", tmp_path / "two.json", tmp_path / "before.json"
     one.write_text(json.dumps({"summary": [_row("fcn", "-", 1, 10, 20), _row("fcn_crf", "dense", 1, 30, 20, 150)]}))
     two.write_text(json.dumps({"summary": [_row("fcn", "-", 2, 9, 10), _row("fcn_crf", "dense", 2, 25, 20, 120)]}))
     before.write_text(json.dumps({"summary": [_row("fcn", "-", 2, 12, 10)]}))
     lines = cpu_summary.table(one, two, before).splitlines()
-    assert lines[2] == "| `fcn` | 10.0 | 20.0 | 0.50× | 9.0 | 10.0 | 0.90× | 1.20× | 100 | meets |"
-    assert lines[3] == "| `fcn_crf` (dense) | 30.0 | 20.0 | 1.50× | 25.0 | 20.0 | 1.25× | - | 150 | misses |"
+    assert lines[2] == "| `fcn` | 10 / 20 (0.50×) | 9 / 10 (0.90×) | 1.20× | 100 |"
+    assert lines[3] == "| `fcn_crf` (dense) | 30 / 20 (1.50×) | 25 / 20 (**1.25×**) | - | 150 |"
 
 
 def test_ab_summary_takes_the_median_of_each_sides_rounds(tmp_path: Path, capsys) -> None:  # noqa: ANN001
