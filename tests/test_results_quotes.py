@@ -78,7 +78,7 @@ def test_benchmark_summaries_agree_with_the_full_tables() -> None:
         return [[c.strip() for c in line.strip().strip("|").split("|")] for line in block.splitlines()
                 if line.startswith("| ")]
 
-    for section, full_from in (("cpu_summary", "Result, 1 thread"), ("gpu_summary", "Result (second run")):
+    for section, full_from in (("gpu_summary", "Result (second run"),):
         start = text.index(f"[start:{section}]")
         full = {(r[1], r[2]): r for r in rows(text[text.index(full_from):start]) if r[0] == "1"}
         summary = rows(text[start:text.index(f"[end:{section}]")])[2:]  # no header, no |---|
@@ -89,3 +89,20 @@ def test_benchmark_summaries_agree_with_the_full_tables() -> None:
             f = full[(m.group(1), m.group(2) or "-")]
             assert r[1:5] == [f[3], f[4], f[5], f[9]], f"{section} {r[0]}: {r[1:5]} vs the full table's " \
                                                        f"{[f[3], f[4], f[5], f[9]]}"
+
+
+def test_cpu_summary_is_the_one_the_script_writes_from_the_committed_json() -> None:
+    """The CPU summary block of RESULTS.md is `benchmarks/cpu_summary.py`'s output for the committed
+    JSON files, and the full tables beside it are the ones `train_step.py --markdown` wrote."""
+    spec = importlib.util.spec_from_file_location("cpu_summary", ROOT / "benchmarks/cpu_summary.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    res = ROOT / "benchmarks/results"
+    expected = tool.table(res / "train_step_cpu.json", res / "train_step_cpu_2threads.json",
+                          res / "train_step_cpu_2threads_before.json")
+    text = (ROOT / "benchmarks/RESULTS.md").read_text(encoding="utf-8")
+    block = text[text.index(tool.START) + len(tool.START):text.index(tool.END)].strip()
+    assert block == expected, "rerun benchmarks/cpu_summary.py --write (see its docstring for the files)"
+    for name in ("train_step_cpu.md", "train_step_cpu_2threads.md"):
+        full = (res / name).read_text(encoding="utf-8").strip()
+        assert full in text, f"the full table {name} is not in RESULTS.md as written"
