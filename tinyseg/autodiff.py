@@ -21,8 +21,8 @@ from typing import Any, Iterator
 import numpy as np
 
 from ._hooks import overridable
-from .operators import TensorOperators
 from .backend import as_numpy, get_array_module, is_cupy_array
+from .operators import TensorOperators
 
 _grad_enabled = True
 
@@ -221,11 +221,11 @@ class Parameter(Tensor):
 
     def accumulate_grad(self, g: Any) -> None:
         buf = self._grad_buffer
-        if self.grad is not None and self.grad is buf:
-            buf += g                            # a later use in the same backward
-            return
-        if self.grad is not None:               # a gradient the user assigned: leave it untouched
-            self.grad = self.grad + g
+        if self.grad is not None:
+            if self.grad is buf:
+                buf += g                        # a later use in the same backward
+            else:                               # a gradient the user assigned: leave it untouched
+                super().accumulate_grad(g)
             return
         if buf is None or type(buf) is not type(g) or buf.shape != g.shape or buf.dtype != g.dtype:
             buf = self._grad_buffer = get_array_module(g).empty_like(g)
