@@ -1,6 +1,7 @@
 """The backend: device selection, clear errors without a GPU, numpy/cupy mixing refused."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -9,6 +10,7 @@ import pytest
 
 import tinyseg as ts
 from tinyseg import backend
+from tinyseg.errors import OptionError
 
 
 def test_import_tinyseg_needs_neither_cupy_nor_pydicom() -> None:
@@ -60,3 +62,25 @@ def test_mixed_device_detection_without_gpu_uses_fake_cupy_type() -> None:
     fake = type("ndarray", (), {"__module__": "cupy._core.core"})()
     with pytest.raises(ValueError, match="Mixed devices"):
         backend.get_array_module(np.ones(2), fake)
+
+
+def test_cpu_threads_follows_the_blas_setting_and_never_sets_it(monkeypatch) -> None:
+    for name in ("TINYSEG_NUM_THREADS", *backend.THREAD_SETTINGS):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert backend.cpu_threads() == 3
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")  # read before OMP_NUM_THREADS, as OpenBLAS does
+    assert backend.cpu_threads() == 2
+    monkeypatch.setenv("TINYSEG_NUM_THREADS", "5")
+    assert backend.cpu_threads() == 5
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "2" and os.environ["OMP_NUM_THREADS"] == "3"
+    for name in ("TINYSEG_NUM_THREADS", *backend.THREAD_SETTINGS):
+        monkeypatch.delenv(name, raising=False)
+    assert backend.cpu_threads() >= 1  # the CPUs this process may use
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1", ""])
+def test_cpu_threads_refuses_a_bad_tinyseg_setting_naming_the_fix(monkeypatch, value) -> None:
+    monkeypatch.setenv("TINYSEG_NUM_THREADS", value)
+    with pytest.raises(OptionError, match="TINYSEG_NUM_THREADS.*positive integer"):
+        backend.cpu_threads()

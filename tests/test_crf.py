@@ -2,7 +2,9 @@
 backward against the composite built from primitive ops (docs/derivations/crf_backward.md)."""
 from __future__ import annotations
 
+import gc
 import itertools
+import weakref
 
 import numpy as np
 import pytest
@@ -197,12 +199,54 @@ def test_crf_batch_images_are_independent_across_chunks(monkeypatch):
 
     whole = run(u0, i0, G)
     monkeypatch.setattr(crf_module, "_CHUNK_BYTES", 2 * 20 * 20 * 8)  # force chunks of 2 images
-    chunked = run(u0, i0, G)
-    for a, b in zip(whole, chunked):
-        np.testing.assert_allclose(a, b, rtol=0, atol=1e-14)
+    for keep_bytes, threads in ((1 << 30, "1"), (1 << 30, "2"), (2 * 20 * 20 * 8, "2"), (0, "1")):
+        monkeypatch.setattr(crf_module, "_WAVE_BYTES", keep_bytes)  # keep all 3 chunks, 1, none
+        monkeypatch.setenv("TINYSEG_NUM_THREADS", threads)
+        chunked = run(u0, i0, G)
+        for a, b in zip(whole, chunked):
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-14)
     alone = run(u0[3:4], i0[3:4], G[3:4])
     for a, b in zip(whole[:3], alone[:3]):
         np.testing.assert_allclose(a[3:4], b, rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("wave_chunks, kept, rebuilt", [(3, [0, 1, 2], []), (2, [1, 2], [0]), (1, [2], [1, 0])])
+def test_crf_dense_cpu_builds_in_waves_keeps_the_last_and_rebuilds_the_rest(monkeypatch, wave_chunks, kept, rebuilt):
+    """3 chunks in waves of at most `wave_chunks`, the last one full: after the forward pass only the
+    last wave's kernels are alive; the backward pass uses them first and builds the earlier waves
+    again, last first."""
+    u0, i0, w0 = _inputs(np, seed=7, N=6)
+    G = np.random.default_rng(8).standard_normal(u0.shape)
+
+    def run() -> tuple[np.ndarray, np.ndarray, list[int]]:
+        ut = Tensor(u0, True)
+        z = F.mean_field_crf(ut, Tensor(i0), Tensor(w0), n_iter=2)
+        gc.collect()
+        alive = sorted(chunk for chunk, ref in built if ref() is not None)
+        z.backward(G)
+        return z.data, ut.grad, alive
+
+    built: list[tuple[int, weakref.ref]] = []
+    whole = run()
+    chunk_bytes = 2 * 20 * 20 * 8
+    monkeypatch.setattr(crf_module, "_CHUNK_BYTES", chunk_bytes)  # chunks of 2 images
+    monkeypatch.setattr(crf_module, "_WAVE_BYTES", wave_chunks * chunk_bytes)
+    monkeypatch.setenv("TINYSEG_NUM_THREADS", "2")
+
+    def counting(image, *args, **kwargs):
+        ks = F.crf_kernels(image, *args, **kwargs)
+        first = np.flatnonzero((i0[:, 0] == image[0, 0]).all(axis=(1, 2)))[0]  # which images
+        built.append((int(first) // 2, weakref.ref(ks[0].K)))
+        return ks
+
+    monkeypatch.setattr(crf_module, "crf_kernels", counting)
+    z, gu, alive = run()
+    assert alive == kept
+    chunks = [chunk for chunk, _ in built]
+    assert sorted(chunks[:3]) == [0, 1, 2]
+    assert chunks[3:] == rebuilt
+    np.testing.assert_allclose(z, whole[0], rtol=0, atol=1e-14)
+    np.testing.assert_allclose(gu, whole[1], rtol=0, atol=1e-14)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

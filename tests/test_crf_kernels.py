@@ -7,7 +7,7 @@ import pytest
 
 import tinyseg.functions as F
 from tinyseg.backend import as_numpy
-from tinyseg.functions.crf_kernels import crf_kernels
+from tinyseg.functions.crf_kernels import crf_kernels, symmetric_matvec
 
 from helpers import brute_force_kernel  # tests/ is on sys.path (rootdir conftest)
 
@@ -64,6 +64,36 @@ def test_crf_dense_kernel_keeps_memory_bounded_by_building_in_place():
     k = crf_kernels(img, "dense", out=buf)[0]
     assert k.K is buf and k.K.dtype == np.float32
     np.testing.assert_allclose(np.diagonal(buf, axis1=1, axis2=2), 1.0)
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 1e-5)])
+def test_crf_symmetric_matvec_reads_the_upper_triangle_only(dtype, tol):
+    """BLAS symv from the upper triangle equals the full symmetric product; NaN below the diagonal is never read."""
+    rng = np.random.default_rng(5)
+    A = rng.standard_normal((3, 30, 30))
+    S = (A + A.transpose(0, 2, 1)).astype(dtype)  # symmetric
+    x = rng.standard_normal((3, 2, 30)).astype(dtype)[:, 1]  # a strided map, as the op passes U[:, 1]
+    stored = S.copy()
+    stored[:, np.tril_indices(30, -1)[0], np.tril_indices(30, -1)[1]] = np.nan
+    got = symmetric_matvec(stored, x)
+    assert got.dtype == dtype
+    np.testing.assert_allclose(got, np.einsum("nij,nj->ni", S.astype(np.float64), x), rtol=tol, atol=tol)
+
+
+def test_crf_dense_kernel_cpu_computes_the_upper_triangle():
+    """On the CPU the build writes the entries j >= i, exactly e^{-(I_i-I_j)^2/2}, and no column left of its row block."""
+    rng = np.random.default_rng(6)
+    img = rng.standard_normal((2, 1, 9, 30))  # P = 270: three row blocks of 128
+    buf = np.full((2, 270, 270), -7.0)
+    crf_kernels(img, "dense", out=buf)
+    I = img.reshape(2, 270)
+    exact = np.exp(-0.5 * (I[:, :, None] - I[:, None, :]) ** 2)
+    upper = np.triu(np.ones((270, 270), bool))
+    np.testing.assert_allclose(buf[:, upper], exact[:, upper], rtol=1e-15, atol=0)
+    rows, cols = np.indices((270, 270))
+    assert np.all(buf[:, cols < rows // 128 * 128] == -7.0)  # left of each row block: never written
+    below = ~upper & (cols >= rows // 128 * 128)  # inside a diagonal block: written, exactly
+    np.testing.assert_allclose(buf[:, below], exact[:, below], rtol=1e-15, atol=0)
 
 
 @pytest.mark.parametrize("graph", ["dense", "grid4"])

@@ -7,6 +7,7 @@ CuPy is imported lazily: `import tinyseg` works without CuPy or a GPU. When it i
 """
 from __future__ import annotations
 
+import os
 from types import ModuleType
 from typing import Any
 
@@ -106,6 +107,30 @@ def to_device(x: Any, device: str) -> Any:
     if dev == "gpu":
         return cupy_module().asarray(x)
     return as_numpy(x)
+
+
+THREAD_SETTINGS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+"""The environment variables that set NumPy's BLAS threads, in the order `cpu_threads` reads them."""
+
+
+def cpu_threads() -> int:
+    """How many threads tinyseg's own parallel CPU work uses (building the dense CRF's kernels).
+
+    ``TINYSEG_NUM_THREADS`` if it is set; else the first of `THREAD_SETTINGS` that is set to a
+    positive integer, so that tinyseg uses as many threads as NumPy's matrix products; else the
+    CPUs this process may run on. Read at each call; tinyseg never sets any of them.
+    """
+    own = os.environ.get("TINYSEG_NUM_THREADS")
+    if own is not None:
+        if not own.strip().isdigit() or int(own) < 1:
+            raise OptionError(f"TINYSEG_NUM_THREADS={own!r} is not a positive integer: unset it, or set it to "
+                              "the number of threads tinyseg's CPU work may use, e.g. TINYSEG_NUM_THREADS=2.")
+        return int(own)
+    for name in THREAD_SETTINGS:
+        value = os.environ.get(name, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def as_numpy(x: Any) -> np.ndarray:

@@ -16,12 +16,13 @@ See: lessons/03_crf.py, tests/test_crf.py.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterator
 
 import numpy as np
 
 from ..autodiff import Op, Tensor, as_tensor, is_grad_enabled
-from ..backend import get_array_module, is_cupy_array
+from ..backend import cpu_threads, get_array_module, is_cupy_array
 from ..gradcheck import register_gradcheck
 from .activation import _softmax
 from .crf_kernels import (GRAPHS, crf_contraction_bound, crf_default_weights, crf_kernels,  # noqa: F401  (re-exported)
@@ -29,6 +30,7 @@ from .crf_kernels import (GRAPHS, crf_contraction_bound, crf_default_weights, cr
 
 UNARY_DOMAINS = ("logits", "prob")
 _CHUNK_BYTES = 16 * 2**20  # CPU dense kernels are built and iterated per chunk of this size (stays in L3)
+_WAVE_BYTES = 192 * 2**20  # CPU dense kernels built together, and the most kept for the backward pass
 
 
 def _sigmoid(d: Any) -> tuple[Any, Any]:
@@ -48,11 +50,19 @@ def per_label_weights(weights: Any) -> Any:
 class KernelChunks:
     """The CRF's kernels for a batch, chunk by chunk: where `MeanFieldCRFOp` spends its memory.
 
-    Iterating yields ``(batch, kernels)``: a slice of the batch and `crf_kernels` for it. The GPU
-    (and the cheap grid4 stencils) take the whole batch as one chunk and, for the backward pass,
-    keep its kernels: memory is plentiful there, launches are not. Dense kernels on the CPU are
-    built per chunk of `_CHUNK_BYTES` in one reused buffer that stays in cache, and built again
-    when the backward pass iterates, instead of keeping 297 MB per batch of 29.
+    Iterating yields ``(i, batch, kernels)``: chunk i, its slice of the batch and `crf_kernels`
+    for it; each pass yields every chunk once, in the order that needs the least memory.
+
+    * The GPU, and the cheap grid4 stencils: the whole batch is one chunk (memory is plentiful
+      there, kernel launches are not).
+    * Dense kernels on the CPU: chunks of `_CHUNK_BYTES` (one 40×40 image: a 10 MB kernel, which
+      stays in cache while mean field iterates on it), built in waves of at most `_WAVE_BYTES`:
+      a wave's chunks are built together, `cpu_threads()` at a time, then yielded one by one,
+      each dropped after its use.
+
+    With ``keep`` (a backward pass will iterate again) the first pass keeps its last wave; the
+    next pass yields that wave first and then builds the earlier waves again. Keeping every
+    kernel of a batch of 29 would take 297 MB.
 
     Args:
         image: (N, 1, H, W) features.
@@ -62,29 +72,49 @@ class KernelChunks:
     """
 
     def __init__(self, image: Any, graph: str, include_self: bool, keep: bool) -> None:
-        xp = get_array_module(image)
         N, P = image.shape[0], image.shape[-2] * image.shape[-1]
-        self.image, self.graph, self.include_self = image, graph, include_self
-        self.rebuild = graph == "dense" and not is_cupy_array(image)
-        size = max(1, min(N, _CHUNK_BYTES // (P * P * image.dtype.itemsize))) if self.rebuild else max(N, 1)
-        self.batches = [slice(n0, min(N, n0 + size)) for n0 in range(0, N, size)]
-        self.buf = xp.empty((size, P, P), dtype=image.dtype) if graph == "dense" else None
-        self.kept: list[Any] | None = None
-        self.keep = keep and not self.rebuild
+        self.image, self.graph, self.include_self, self.keep = image, graph, include_self, keep
+        self.cpu_dense = graph == "dense" and not is_cupy_array(image)
+        self.per_chunk = max(1, min(N, _CHUNK_BYTES // (P * P * image.dtype.itemsize))) if self.cpu_dense else max(N, 1)
+        self.batches = [slice(n0, min(N, n0 + self.per_chunk)) for n0 in range(0, N, self.per_chunk)]
+        n = len(self.batches)
+        wave = max(1, _WAVE_BYTES // (self.per_chunk * P * P * image.dtype.itemsize)) if self.cpu_dense else 1
+        self.waves = [list(range(max(0, w1 - wave), w1)) for w1 in range(n, 0, -wave)][::-1]  # the last one full
+        self.kept: dict[int, list[Any]] = {}
+        self.spare: list[Any] = []  # the arrays of dropped dense chunks, for the next wave
+        self.passes = 0
 
-    def __iter__(self) -> Iterator[tuple[slice, list[Any]]]:
-        if self.kept is not None:
-            yield from zip(self.batches, self.kept)
-            return
-        kept = []
-        for batch in self.batches:
-            out = None if self.buf is None else self.buf[: batch.stop - batch.start]
-            ks = crf_kernels(self.image[batch], self.graph, self.include_self, out=out)
-            if self.keep:
-                kept.append(ks)
-            yield batch, ks
-        if self.keep:
-            self.kept = kept
+    def __iter__(self) -> Iterator[tuple[int, slice, list[Any]]]:
+        first = self.passes == 0
+        self.passes += 1
+        for wave in self.waves if first else self.waves[::-1]:  # a later pass: the kept wave first
+            kernels = {i: self.kept.pop(i) for i in wave if i in self.kept}
+            kernels.update(self._build([i for i in wave if i not in kernels]))
+            keep_wave = first and self.keep and wave is self.waves[-1]
+            for i in wave:
+                ks = kernels.pop(i)
+                if keep_wave:
+                    self.kept[i] = ks
+                yield i, self.batches[i], ks
+                if self.cpu_dense and not keep_wave:  # used: its array serves the next wave
+                    self.spare.append(ks[0].K.base)
+
+    def _build(self, chunks: list[int]) -> dict[int, list[Any]]:
+        """Build these chunks' kernels; on the CPU in `cpu_threads()` threads (NumPy releases the
+        GIL inside its ufuncs), each into its own array, a spare one when there is one."""
+        def build(i: int, out: Any) -> list[Any]:
+            return crf_kernels(self.image[self.batches[i]], self.graph, self.include_self, out=out)
+
+        if not self.cpu_dense:
+            return {i: build(i, None) for i in chunks}
+        P = self.image.shape[-2] * self.image.shape[-1]
+        outs = [(self.spare.pop() if self.spare else np.empty((self.per_chunk, P, P), self.image.dtype))
+                [: self.batches[i].stop - self.batches[i].start] for i in chunks]
+        threads = min(cpu_threads(), len(chunks))
+        if threads <= 1:
+            return dict(zip(chunks, map(build, chunks, outs)))
+        with ThreadPoolExecutor(threads) as pool:
+            return dict(zip(chunks, pool.map(build, chunks, outs)))
 
 
 class MeanFieldCRFOp(Op):
@@ -104,11 +134,11 @@ class MeanFieldCRFOp(Op):
             U = _softmax(U, axis=1)
         self.U, self.w = U, per_label_weights(weights.astype(unary.dtype))  # w (2, 2)
         self.kernels = KernelChunks(image.astype(unary.dtype), self.graph, self.include_self, self.keep_kernels)
-        Z, self.saved = xp.empty_like(U), []
-        for batch, ks in self.kernels:
+        Z, self.saved = xp.empty_like(U), {}
+        for i, batch, ks in self.kernels:
             Z[batch], saved = self._forward_chunk(U[batch], ks)
             if self.keep_kernels:
-                self.saved.append(saved)
+                self.saved[i] = saved
         return Z.reshape(N, 2, H, W)  # (N, 2, P) -> (N, 2, H, W)
 
     # --8<-- [start:forward_chunk]
@@ -137,8 +167,8 @@ class MeanFieldCRFOp(Op):
         gZ = gy.reshape(N, 2, H * W)  # (N, 2, P)
         gU, gw = xp.empty_like(gZ), xp.zeros((2, 2), dtype=gy.dtype)
         gI = xp.zeros((N, H * W), dtype=gy.dtype) if need_image else None
-        for (batch, ks), saved in zip(self.kernels, self.saved):
-            gU[batch], gw_chunk, gI_chunk = self._backward_chunk(gZ[batch], ks, saved, need_image)
+        for i, batch, ks in self.kernels:
+            gU[batch], gw_chunk, gI_chunk = self._backward_chunk(gZ[batch], ks, self.saved[i], need_image)
             gw += gw_chunk
             if need_image:
                 gI[batch] = gI_chunk
