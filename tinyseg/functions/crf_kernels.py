@@ -76,9 +76,10 @@ class DenseIntensityKernel:
         K = xp.empty((N, P, P), dtype=image.dtype) if out is None else out
         # --8<-- [start:dense_build]
         rows = _ROWS if self.upper_only else P  # the GPU: the whole matrix as one block
-        for r0 in range(0, P, rows):  # a block of rows at a time, in place (it stays in cache)
-            r1, c0 = min(r0 + rows, P), r0 if self.upper_only else 0  # rows r0..r1-1, columns c0..P-1
-            Kb = K[:, r0:r1, c0:]
+        for r0 in range(0, P, rows):  # a block of rows at a time, in place
+            r1 = min(r0 + rows, P)
+            c0 = r0 if self.upper_only else 0  # columns c0..P-1: j >= i, or all of them
+            Kb = K[:, r0:r1, c0:]  # rows r0..r1-1
             xp.subtract(image[:, r0:r1, None], image[:, None, c0:], out=Kb)  # I_i - I_j
             xp.multiply(Kb, Kb, out=Kb)
             Kb *= -0.5
