@@ -22,13 +22,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .backend import THREAD_SETTINGS
 from .config import CHOICES, TrainConfig
 from .data import Dataset, Split
 from .errors import OptionError, UserError
 from .train import fit
 from .utils import atomic_write_text
 
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")  # what BLAS/OpenMP read at start
+THREAD_VARS = THREAD_SETTINGS  # what BLAS/OpenMP read at start (and tinyseg's own threads follow)
 
 # Dice (%) of Table 2 [ZX18 Table 2]: (INbreast, DDSM-BCRP).
 PAPER_TABLE2: dict[str, tuple[float, float]] = {
