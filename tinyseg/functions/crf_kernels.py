@@ -53,8 +53,9 @@ def symmetric_matvec(K: np.ndarray, x: np.ndarray) -> np.ndarray:
 class DenseIntensityKernel:
     r"""$K_{ij} = e^{-(I_i-I_j)^2/2}/(P-1)$ over all pixel pairs of each image, as a dense matrix.
 
-    $K$ is symmetric. On the CPU only its upper triangle $j \ge i$ is computed (half the
-    exponentials) and `symmetric_matvec` multiplies by the whole matrix from it; on the GPU
+    $K$ is symmetric. On the CPU only its upper triangle $j \ge i$ is computed, in blocks of
+    rows from the diagonal rightwards (about half the exponentials), and `symmetric_matvec`
+    multiplies by the whole matrix from it, never reading below the diagonal; on the GPU
     the whole matrix is computed and multiplied in one batched product (fewer, larger launches).
 
     Args:
