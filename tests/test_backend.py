@@ -71,6 +71,8 @@ def test_cpu_threads_follows_the_blas_setting_and_never_sets_it(monkeypatch) -> 
     assert backend.cpu_threads() == 3
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")  # read before OMP_NUM_THREADS, as OpenBLAS does
     assert backend.cpu_threads() == 2
+    monkeypatch.setenv("TINYSEG_NUM_THREADS", "")  # empty: unset
+    assert backend.cpu_threads() == 2
     monkeypatch.setenv("TINYSEG_NUM_THREADS", "5")
     assert backend.cpu_threads() == 5
     assert os.environ["OPENBLAS_NUM_THREADS"] == "2" and os.environ["OMP_NUM_THREADS"] == "3"
@@ -79,7 +81,7 @@ def test_cpu_threads_follows_the_blas_setting_and_never_sets_it(monkeypatch) -> 
     assert backend.cpu_threads() >= 1  # the CPUs this process may use
 
 
-@pytest.mark.parametrize("value", ["0", "two", "-1", ""])
+@pytest.mark.parametrize("value", ["0", "two", "-1", "1.5"])
 def test_cpu_threads_refuses_a_bad_tinyseg_setting_naming_the_fix(monkeypatch, value) -> None:
     monkeypatch.setenv("TINYSEG_NUM_THREADS", value)
     with pytest.raises(OptionError, match="TINYSEG_NUM_THREADS.*positive integer"):

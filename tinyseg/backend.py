@@ -116,12 +116,13 @@ THREAD_SETTINGS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 def cpu_threads() -> int:
     """How many threads tinyseg's own parallel CPU work uses (building the dense CRF's kernels).
 
-    ``TINYSEG_NUM_THREADS`` if it is set; else the first of `THREAD_SETTINGS` that is set to a
-    positive integer, so that tinyseg uses as many threads as NumPy's matrix products; else the
-    CPUs this process may run on. Read at each call; tinyseg never sets any of them.
+    ``TINYSEG_NUM_THREADS`` if it is set (an empty value counts as unset); else the first of
+    `THREAD_SETTINGS` that is set to a positive integer, so that tinyseg uses as many threads as
+    NumPy's matrix products; else the CPUs this process may run on. Read at each call; tinyseg
+    never sets any of them.
     """
-    own = os.environ.get("TINYSEG_NUM_THREADS")
-    if own is not None:
+    own = os.environ.get("TINYSEG_NUM_THREADS", "")
+    if own.strip():
         if not own.strip().isdigit() or int(own) < 1:
             raise OptionError(f"TINYSEG_NUM_THREADS={own!r} is not a positive integer: unset it, or set it to "
                               "the number of threads tinyseg's CPU work may use, e.g. TINYSEG_NUM_THREADS=2.")
