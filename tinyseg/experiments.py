@@ -29,7 +29,6 @@ from .errors import OptionError, UserError
 from .train import fit
 from .utils import atomic_write_text
 
-THREAD_VARS = THREAD_SETTINGS  # what BLAS/OpenMP read at start (and tinyseg's own threads follow)
 
 # Dice (%) of Table 2 [ZX18 Table 2]: (INbreast, DDSM-BCRP).
 PAPER_TABLE2: dict[str, tuple[float, float]] = {
@@ -142,8 +141,8 @@ def _train_in_workers(todo: list[tuple[TrainConfig, Path]], dataset: Dataset, jo
         return timings
     # The BLAS and OpenMP runtimes read their thread counts once, when NumPy loads: a spawned
     # worker starts with this process's environment, so set it for the workers' start only.
-    saved = {k: os.environ.get(k) for k in THREAD_VARS}
-    os.environ.update({k: str(threads) for k in THREAD_VARS})
+    saved = {k: os.environ.get(k) for k in THREAD_SETTINGS}
+    os.environ.update({k: str(threads) for k in THREAD_SETTINGS})
     try:
         pool = multiprocessing.get_context("spawn").Pool(min(jobs, len(todo)))
     finally:

@@ -82,11 +82,10 @@ class KernelChunks:
         self.waves = [list(range(max(0, w1 - wave), w1)) for w1 in range(n, 0, -wave)][::-1]  # the last one full
         self.kept: dict[int, list[Any]] = {}
         self.spare: list[Any] = []  # the arrays of dropped dense chunks, for the next wave
-        self.passes = 0
+        self.iterated = False
 
     def __iter__(self) -> Iterator[tuple[int, slice, list[Any]]]:
-        first = self.passes == 0
-        self.passes += 1
+        first, self.iterated = not self.iterated, True
         for wave in self.waves if first else self.waves[::-1]:  # a later pass: the kept wave first
             kernels = {i: self.kept.pop(i) for i in wave if i in self.kept}
             kernels.update(self._build([i for i in wave if i not in kernels]))
