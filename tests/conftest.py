@@ -3,11 +3,22 @@
 * ``--gradcheck`` runs the float64 finite-difference checks (tests marked ``gradcheck``);
   without it they are skipped.
 * ``xp`` runs a test on NumPy and, where CuPy sees a GPU, on CuPy (else skipped with a reason).
+* Hypothesis (the property-based tests) runs the profile ``ci`` by default: derandomised, a
+  fixed number of examples, so that every run draws the same arguments;
+  ``--hypothesis-profile=deep`` draws ten times as many, seeded at random.
 """
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
+
+PROPERTY_EXAMPLES = 100
+settings.register_profile("ci", max_examples=PROPERTY_EXAMPLES, derandomize=True, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow], print_blob=True)
+settings.register_profile("deep", max_examples=10 * PROPERTY_EXAMPLES, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow], print_blob=True)
+settings.load_profile("ci")  # `--hypothesis-profile NAME` loads another one after this
 
 from tinyseg.backend import cupy_module, gpu_available
 

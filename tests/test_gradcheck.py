@@ -83,3 +83,11 @@ def test_check_backward_failure_message_names_case_input_index_values() -> None:
         check_backward(lambda t: _WrongExpOp()(t), [x], name="my_case")
     msg = str(info.value)
     assert "my_case" in msg and "input 0" in msg and "index" in msg and "analytic" in msg and "numerical" in msg
+
+
+def test_check_backward_asserts_each_gradient_has_its_inputs_dtype(monkeypatch) -> None:  # noqa: ANN001
+    import tinyseg.autodiff as autodiff
+
+    monkeypatch.setattr(autodiff, "_checked_gradient", lambda op, x, gx: gx.astype(np.float32))
+    with pytest.raises(GradcheckError, match="dtype float32"):
+        check_backward(lambda a: tinyseg.F.mul(a, 2.0), [np.ones(3)])

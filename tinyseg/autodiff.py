@@ -10,7 +10,22 @@ Only leaves (tensors without a creator that require a gradient, e.g. `Parameter`
 image with `requires_grad=True`) keep `.grad`; intermediate gradients are dropped as soon as
 they have been used, and the graph is freed after `backward` unless `retain_graph=True`.
 
-See: lessons/01_autodiff.py, tests/test_autodiff.py.
+The rule, on every op and operator:
+
+* forward values, dtypes, axes and broadcasting follow NumPy 2, including its promotion of
+  Python scalars (NEP 50: ``float32 tensor * 0.5`` stays float32, ``int tensor + 0.5`` is
+  float64, ``float32 tensor * np.float64(0.5)`` is float64);
+* gradients follow PyTorch: only floating-point tensors can require a gradient, a tensor's
+  gradient has that tensor's dtype and shape (a float32 leaf used in float64 arithmetic gets a
+  float32 gradient), at a kink the subgradient PyTorch uses (d(x**0)/dx = 0), and a max sends
+  its gradient to the element its forward picked (the first maximum, or the first NaN);
+* an argument NumPy refuses (an axis out of range, a shape that does not fit) or an impossible
+  geometry raises `tinyseg.errors.UserError` naming the argument, its value and what is allowed.
+
+An op object is single-use: one call, one node of the graph (the functions in
+`tinyseg.functions` create a new op per call).
+
+See: lessons/01_autodiff.py, tests/test_autodiff.py, tests/test_op_properties.py.
 """
 from __future__ import annotations
 
@@ -20,8 +35,9 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ._hooks import overridable
+from ._hooks import dispatch
 from .backend import as_numpy, get_array_module, is_cupy_array
+from .errors import UserError
 from .operators import TensorOperators
 
 _grad_enabled = True
@@ -52,6 +68,18 @@ def _as_array(x: Any) -> Any:
     return np.asarray(x)
 
 
+def _is_python_scalar(x: Any) -> bool:
+    """A Python bool, int, float or complex, which NumPy 2 promotes "weakly" (NEP 50); NumPy
+    scalars such as ``np.float64(0.5)`` (a subclass of float) keep their own dtype."""
+    return isinstance(x, (bool, int, float, complex)) and not isinstance(x, np.generic)
+
+
+def _check_requires_grad(data: Any, requires_grad: bool) -> None:
+    if requires_grad and data.dtype.kind != "f":
+        raise UserError(f"requires_grad=True needs a floating-point tensor, got dtype {data.dtype}; "
+                        "convert it first, e.g. Tensor(x.astype(np.float32), requires_grad=True).")
+
+
 class Tensor(TensorOperators):
     """An array plus the bookkeeping reverse mode needs.
 
@@ -71,13 +99,24 @@ class Tensor(TensorOperators):
             data = data.data
         self.data = _as_array(data)          # the raw NumPy or CuPy array
         self.grad: Any = None                # d(output)/d(self) after backward (leaves)
-        self.requires_grad = bool(requires_grad)
+        _check_requires_grad(self.data, requires_grad)
+        self._requires_grad = bool(requires_grad)
         self.creator: Op | None = None       # the op that computed it (None: a leaf)
         self._index = 0                      # which output of its creator it is
         self._graph_freed = False            # creator released by a backward()
         self._retains_grad = False           # keep .grad although not a leaf
         self.name = name
     # --8<-- [end:tensor]
+
+    @property
+    def requires_grad(self) -> bool:
+        """Whether `backward` computes a gradient for this tensor (floating-point tensors only)."""
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        _check_requires_grad(self.data, value)
+        self._requires_grad = bool(value)
 
     # -- array-like properties -------------------------------------------------------------
     @property
@@ -102,6 +141,16 @@ class Tensor(TensorOperators):
     def __repr__(self) -> str:
         label = f", name={self.name!r}" if self.name else ""
         return f"{type(self).__name__}({self.data!r}{label}, requires_grad={self.requires_grad})"
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """``np.asarray(tensor)``: the NumPy data of a CPU tensor (a GPU tensor is refused)."""
+        if is_cupy_array(self.data):
+            raise TypeError("can't convert a GPU (CuPy) tensor to a NumPy array implicitly; "
+                            "call tensor.numpy() to copy it to the host first.")
+        if copy is False and dtype is not None and np.dtype(dtype) != self.data.dtype:
+            raise ValueError(f"np.asarray(tensor, dtype={dtype}, copy=False) would need a copy.")
+        a = self.data if dtype is None else self.data.astype(dtype, copy=False)
+        return a.copy() if copy else a
 
     def numpy(self) -> np.ndarray:
         """The data as a NumPy array (copied from the GPU when it lives there)."""
@@ -150,7 +199,9 @@ class Tensor(TensorOperators):
         grad = _as_array(grad)
         get_array_module(self.data, grad)  # refuses a NumPy gradient for a CuPy tensor and vice versa
         if tuple(grad.shape) != self.shape:
-            raise ValueError(f"backward(): gradient of shape {tuple(grad.shape)} for a tensor of shape {self.shape}.")
+            raise UserError(f"backward(): gradient of shape {tuple(grad.shape)} for a tensor of shape "
+                            f"{self.shape}; pass a gradient of the tensor's shape.")
+        grad = grad.astype(self.dtype, copy=False)  # a gradient has its tensor's dtype
         if self._graph_freed:
             raise RuntimeError(_FREED_GRAPH)
         if self.creator is None:
@@ -169,13 +220,15 @@ class Tensor(TensorOperators):
                    for gy, (shape, dtype) in zip(gys, op.output_meta)]
             for ref, gy in zip(op.outputs, gys):
                 _keep_grad_if_asked(ref(), gy)
-            gxs = op.backward(*gys)              # the op's hand-written backward
+            # The op's hand-written backward: with no fast path registered for
+            # it, exactly `op.backward(*gys)` (the fast path of its forward, if any).
+            gxs = dispatch(op, "backward", op.backward, *gys)
             if not isinstance(gxs, tuple):
                 gxs = (gxs,)
             for x, gx in zip(op.inputs, gxs):
                 if gx is None or not x.requires_grad:
                     continue
-                _check_gradient(op, x, gx)
+                gx = _checked_gradient(op, x, gx)
                 if x.creator is None:       # a leaf: keep its gradient, summed
                     x.accumulate_grad(gx)
                 else:                       # an intermediate: sum its adjoint
@@ -186,13 +239,15 @@ class Tensor(TensorOperators):
         # --8<-- [end:backward]
 
 
-def _check_gradient(op: Op, x: Tensor, gx: Any) -> None:
-    """Refuse a gradient of the wrong shape, or one flowing into a graph already freed."""
+def _checked_gradient(op: Op, x: Tensor, gx: Any) -> Any:
+    """`gx` in x's dtype (PyTorch's rule: a float32 input used in float64 arithmetic gets a
+    float32 gradient); refuses a gradient of the wrong shape or one flowing into a freed graph."""
     if tuple(gx.shape) != x.shape:
         raise RuntimeError(f"{type(op).__name__}.backward returned a gradient of shape "
                            f"{tuple(gx.shape)} for an input of shape {x.shape}.")
     if x._graph_freed:
         raise RuntimeError(_FREED_GRAPH)
+    return gx.astype(x.dtype, copy=False)
 
 
 def _keep_grad_if_asked(t: Tensor | None, gy: Any) -> None:
@@ -244,12 +299,20 @@ class Op:
     inputs: tuple[Tensor, ...] = ()
     outputs: tuple[Any, ...] = ()
     output_meta: tuple[tuple[tuple[int, ...], Any], ...] = ()
+    _called = False
 
     # --8<-- [start:op_call]
     def __call__(self, *inputs: Any) -> Any:
+        if self._called:
+            name = type(self).__name__
+            raise UserError(f"this {name} was already called: an op is one node of the "
+                            "graph; create a new op for each call (the functions in "
+                            "tinyseg.functions do).")
+        self._called = True
         tensors = [x if isinstance(x, Tensor) else None for x in inputs]
         arrays = _raw_arrays(inputs)         # Tensors unwrapped, scalars made arrays
-        ys = self.forward(*arrays)
+        # With no fast path registered for this op: exactly `self.forward(*arrays)`.
+        ys = dispatch(self, "forward", self.forward, *arrays)
         single = not isinstance(ys, tuple)
         outputs = [Tensor(y) for y in ((ys,) if single else ys)]
         if _grad_enabled and any(t is not None and t.requires_grad for t in tensors):
@@ -259,7 +322,9 @@ class Op:
             self.outputs = tuple(weakref.ref(o) for o in outputs)  # weak: no cycle
             self.output_meta = tuple((o.shape, o.dtype) for o in outputs)
             for k, o in enumerate(outputs):
-                o.creator, o.requires_grad, o._index = self, True, k
+                # Only floating-point outputs carry a gradient (PyTorch's rule).
+                o.creator, o._index = self, k
+                o._requires_grad = o.dtype.kind == "f"
         return outputs[0] if single else tuple(outputs)
     # --8<-- [end:op_call]
 
@@ -277,23 +342,19 @@ class Op:
                 o.creator, o._graph_freed = None, True
         self.inputs, self.outputs = (), ()
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        """Route each op's forward and backward through `tinyseg._hooks.dispatch`, where an
-        installed GPU package may run a kernel instead; by default they run as written."""
-        super().__init_subclass__(**kwargs)
-        overridable(cls, "forward", "backward")
-
 
 def _raw_arrays(inputs: tuple[Any, ...]) -> list[Any]:
-    """The raw arrays of an op's inputs, all on one device; Python scalars become arrays of
-    the tensors' dtype on that device. Refuses NumPy and CuPy arrays mixed."""
-    tensors = [x if isinstance(x, Tensor) else None for x in inputs]
-    arrays = [_as_array(x) for x in inputs]
-    # Device check on real arrays only: Python scalars become arrays below, on the right device.
-    xp = get_array_module(*[a for a, x in zip(arrays, inputs) if a is x or isinstance(x, Tensor)])
-    ref_dtype = next((a.dtype for a, t in zip(arrays, tensors) if t is not None), None)
-    return [a if t is not None or a is x else xp.asarray(a, dtype=ref_dtype if a.ndim == 0 else a.dtype)
-            for a, t, x in zip(arrays, tensors, inputs)]
+    """The raw arrays of an op's inputs, all on one device. NumPy scalars and lists become
+    arrays of their own dtype; a Python scalar becomes a 0-d array of the dtype NumPy 2 gives
+    it beside the other inputs (NEP 50: ``float32`` beside 0.5, ``float64`` for an int array
+    beside 0.5). Refuses NumPy and CuPy arrays mixed."""
+    arrays = [x.data if isinstance(x, Tensor) else x if is_cupy_array(x) or isinstance(x, np.ndarray)
+              else None for x in inputs]
+    xp = get_array_module(*[a for a in arrays if a is not None])
+    arrays = [xp.asarray(x) if a is None and not _is_python_scalar(x) else a for a, x in zip(arrays, inputs)]
+    dtypes = [a.dtype for a in arrays if a is not None]
+    return [xp.asarray(x, dtype=np.result_type(*dtypes, x)) if a is None else a
+            for a, x in zip(arrays, inputs)]
 
 
 # --8<-- [start:topological_order]

@@ -7,6 +7,9 @@ softmax backwards). The scalar being differentiated is ``L(x) = sum(G * fn(x))``
 * up to `max_elementwise` elements per input, every element is perturbed by ±h;
 * above that, `n_directions` random directions v are checked: (L(x+hv) − L(x−hv)) / 2h ≈ ⟨∇L, v⟩.
 
+Before comparing values it asserts the engine's contract: each gradient has its input's dtype
+and shape.
+
 The comparison is norm-wise relative: ``max|num − ana| ≤ rtol · max(max|ana|, max|num|) + atol``.
 
 Every op registers at least one case next to its definition with `register_gradcheck`;
@@ -113,6 +116,11 @@ def check_backward(fn: Callable[..., Tensor], inputs: Sequence[Any], wrt: Sequen
     G = xp.asarray(rng.standard_normal(y.shape))  # random upstream gradient
     y.backward(G)
     analytic = [args[i].grad if args[i].grad is not None else xp.zeros_like(xs[i]) for i in wrt]
+    for i, gx in zip(wrt, analytic):  # the engine's contract: a gradient has its input's dtype and shape
+        if gx.dtype != xs[i].dtype or tuple(gx.shape) != tuple(xs[i].shape):
+            raise GradcheckError(f"gradient check failed for {name}, input {i}: gradient of dtype {gx.dtype} and "
+                                 f"shape {tuple(gx.shape)} for an input of dtype {xs[i].dtype} and shape "
+                                 f"{tuple(xs[i].shape)}")
 
     def loss(arrays: Sequence[Any]) -> float:
         out, _ = call(arrays, False)

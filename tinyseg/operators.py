@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .errors import UserError
+
 if TYPE_CHECKING:
     from .autodiff import Tensor
 
@@ -18,6 +20,12 @@ def _F() -> Any:
     from .functions import arithmetic  # noqa: PLC0415  (arithmetic imports tinyseg.autodiff, which imports this)
 
     return arithmetic
+
+
+def _refuse_dtype_out(fn: str, dtype: Any, out: Any) -> None:
+    if dtype is not None or out is not None:
+        raise UserError(f"Tensor.{fn}: dtype= and out= are not supported (a differentiable result is a new "
+                        "tensor); convert the data first, e.g. Tensor(t.data.astype(np.float64)).")
 
 
 class TensorOperators:
@@ -72,10 +80,13 @@ class TensorOperators:
     def T(self) -> Tensor:
         return _F().transpose(self, None)
 
-    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+    # `dtype` and `out` exist so that np.sum(t) and np.mean(t), which call these methods, work.
+    def sum(self, axis: Any = None, keepdims: bool = False, dtype: Any = None, out: Any = None) -> Tensor:
+        _refuse_dtype_out("sum", dtype, out)
         return _F().sum(self, axis, keepdims)
 
-    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+    def mean(self, axis: Any = None, keepdims: bool = False, dtype: Any = None, out: Any = None) -> Tensor:
+        _refuse_dtype_out("mean", dtype, out)
         return _F().mean(self, axis, keepdims)
 
     def exp(self) -> Tensor:

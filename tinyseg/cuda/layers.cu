@@ -49,8 +49,8 @@ extern "C" __global__ void maxpool2x2_forward(const REAL* __restrict__ x, REAL* 
         const REAL* xw = x + (nc * H + 2 * oh) * W + 2 * ow;  // top-left pixel of the window
         const REAL v[4] = {xw[0], xw[1], xw[W], xw[W + 1]};
         int best = 0;
-        for (int k = 1; k < 4; ++k)
-            if (v[k] > v[best]) best = k;
+        for (int k = 1; k < 4; ++k)  // the first maximum, or the first NaN (NumPy's max and argmax)
+            if (v[k] > v[best] || (v[k] != v[k] && v[best] == v[best])) best = k;
         y[idx] = v[best];
         arg[idx] = (unsigned char)best;
     }

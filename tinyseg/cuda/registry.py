@@ -13,12 +13,19 @@ override registered for the same method is asked, and finally the plain code run
 ``record`` is the one place where a fast path keeps what it needs between calls (the argmax of a
 pooling forward for its backward, Adam's pointer table across steps): a `Record` the registry
 attaches to the object as ``obj.kernel_state``. The op's own attributes stay those of the plain
-code. A backward override finds its forward's state there, or nothing when its forward declined.
+code.
+
+The fast path that took an op's forward also takes its backward: the registry notes the path in
+the record (``record.forward_path``) and sends the backward there, whatever the switches say by
+then and on the compiler the forward ran on, because the plain backward would not find what the
+plain forward saves. After a plain forward only the fast paths that override a backward alone
+(their forward is the plain one) may take the backward.
 
 An override runs only when all of these hold:
 
 * its fast path is switched on: ``TINYSEG_FUSED=1`` turns on every one, ``TINYSEG_FUSED=0`` none,
-  and unset only those in `VERIFIED` (`fused` switches in code);
+  and unset (or empty) only those in `VERIFIED` (`fused` switches in code); any other value is
+  refused when this package is imported;
 * the first array argument lives where kernels run (``device="cupy"``: a CuPy array, or a NumPy
   array while a host compiler is installed, see `tinyseg.cuda.testing.emulated`);
 * its dtype is one of ``dtypes``.
@@ -39,6 +46,8 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from .. import _hooks
+from ..errors import OptionError
+from . import kernels
 from .kernels import compiler_for
 
 VERIFIED: dict[str, dict[str, str]] = {
@@ -52,8 +61,18 @@ VERIFIED: dict[str, dict[str, str]] = {
     },
 }
 """Fast paths that passed their tests on real hardware: name -> the record of that run."""
-_MODES = {"0": "none", "1": "all"}
-_state = {"mode": _MODES.get(os.environ.get("TINYSEG_FUSED", ""), "verified")}
+_MODES = {"": "verified", "0": "none", "1": "all"}
+
+
+def _mode_from_environment() -> str:
+    value = os.environ.get("TINYSEG_FUSED", "")
+    if value.strip() not in _MODES:
+        raise OptionError(f"TINYSEG_FUSED={value!r} is not understood: use 1 (every fast path), 0 (none), "
+                          "or leave it unset (the fast paths verified on a GPU).")
+    return _MODES[value.strip()]
+
+
+_state = {"mode": _mode_from_environment()}
 
 
 class Record(SimpleNamespace):
@@ -98,6 +117,9 @@ def register(target: type | str, device: str = "cupy", dtypes: tuple = (np.float
     if name in FAST_PATHS:
         raise ValueError(f"a fast path named {name!r} is already registered")
     owner, renamed = (None, {target: methods["call"]}) if isinstance(target, str) else (target, methods)
+    if "forward" in renamed and "backward" not in renamed:
+        raise ValueError(f"fast path {name!r} overrides a forward without its backward: the plain "
+                         "backward cannot use the state of a fast forward")
     path = FastPath(name, target, device, tuple(np.dtype(d) for d in dtypes), renamed)
     for method in renamed:
         _table.setdefault((owner, method), []).append(path)
@@ -134,6 +156,11 @@ def _first_array(args: tuple) -> Any:
 def overrides(target: Any, method: str, args: tuple) -> Any:
     """The `tinyseg._hooks` overrider: run the first applicable override, or return NotImplemented."""
     helper = isinstance(target, type(None))
+    if method == "backward":
+        record = target.__dict__.get("kernel_state")
+        forward_path = None if record is None else record.__dict__.get("forward_path")
+        if forward_path is not None:
+            return _backward_of(forward_path, target, record, args)
     paths = _table.get((None, method) if helper else (type(target), method))
     if not paths or _state["mode"] == "none":
         return NotImplemented
@@ -143,6 +170,8 @@ def overrides(target: Any, method: str, args: tuple) -> Any:
     for path in paths:
         if not enabled(path.name) or like.dtype not in path.dtypes:
             continue
+        if method == "backward" and "forward" in path.methods:
+            continue  # its backward needs its own forward's state; the plain forward ran
         fn = path.methods[method]
         if helper:
             out = fn(*args)
@@ -153,8 +182,24 @@ def overrides(target: Any, method: str, args: tuple) -> Any:
             out = fn(target, record, *args)
         if out is not NotImplemented:
             taken[path.name] += 1
+            if method == "forward":
+                record.forward_path, record.host = path, kernels._host
             return out
     return NotImplemented
+
+
+def _backward_of(path: FastPath, op: Any, record: Record, gys: tuple) -> Any:
+    """The backward of `path`, whose forward ran for `op`, on the compiler that forward used."""
+    old = kernels.use_host_compiler(record.host)
+    try:
+        out = path.methods["backward"](op, record, *gys)
+    finally:
+        kernels.use_host_compiler(old)
+    if out is NotImplemented:
+        raise RuntimeError(f"fast path {path.name!r} ran the forward of {type(op).__name__} but declined "
+                           "its backward; the plain backward cannot run without the plain forward's state.")
+    taken[path.name] += 1
+    return out
 
 
 def install() -> None:

@@ -13,8 +13,25 @@ from typing import Any
 import numpy as np
 
 from ..autodiff import Op, Tensor
+from numpy.lib.array_utils import normalize_axis_index
+
 from ..backend import get_array_module
+from ..errors import UserError
 from ..gradcheck import register_gradcheck
+
+
+def _floating(x: Any) -> Any:
+    """`x` as floats the way NumPy's ufuncs promote it (``np.exp`` of int8 is float16, of int64
+    float64); floating arrays unchanged."""
+    return x if x.dtype.kind in "fc" else x.astype(np.result_type(x.dtype, np.float16))
+
+
+def _class_axis(axis: int, ndim: int, fn: str) -> int:
+    try:
+        return normalize_axis_index(axis, ndim)
+    except (TypeError, ValueError):
+        raise UserError(f"{fn}: axis={axis!r} is not valid for a {ndim}-D tensor; use one int in "
+                        f"[-{ndim}, {ndim - 1}].") from None
 
 
 def _softmax(x: Any, axis: int) -> Any:
@@ -47,7 +64,7 @@ class SoftmaxOp(Op):
         self.axis = axis
 
     def forward(self, x: Any) -> Any:
-        self.y = _softmax(x, self.axis)
+        self.y = _softmax(_floating(x), _class_axis(self.axis, x.ndim, "softmax"))
         return self.y
 
     def backward(self, gy: Any) -> Any:
@@ -60,7 +77,7 @@ class LogSoftmaxOp(Op):
         self.axis = axis
 
     def forward(self, x: Any) -> Any:
-        self.y = _log_softmax(x, self.axis)
+        self.y = _log_softmax(_floating(x), _class_axis(self.axis, x.ndim, "log_softmax"))
         return self.y
 
     def backward(self, gy: Any) -> Any:

@@ -12,15 +12,53 @@ See: lessons/01_autodiff.py, tests/test_arithmetic.py.
 """
 from __future__ import annotations
 
+import operator
 from typing import Any, Sequence
 
 import numpy as np
+from numpy.lib.array_utils import normalize_axis_tuple
 
 from ..autodiff import Op, Tensor
 from ..backend import get_array_module
+from ..errors import UserError
 from ..gradcheck import register_gradcheck
 
 Axis = int | Sequence[int] | None
+Shape = int | Sequence[int]
+
+
+# ---------------------------------------------------------------- argument checks
+def _shape_of(x: Any) -> tuple[int, ...]:
+    return tuple(getattr(x, "shape", np.shape(x)))
+
+
+def _as_shape(shape: Shape, fn: str) -> tuple[int, ...]:
+    """An int or a sequence of ints as a shape tuple (NumPy accepts both)."""
+    try:
+        return (operator.index(shape),) if not isinstance(shape, (tuple, list)) else tuple(map(operator.index, shape))
+    except TypeError:
+        raise UserError(f"{fn}: shape must be an int or a sequence of ints, got {shape!r}.") from None
+
+
+def _axes(axis: Axis, ndim: int, fn: str) -> tuple[int, ...]:
+    """`axis` (None, an int or a sequence of ints, negative counting from the end) as sorted
+    non-negative axes; refuses an axis out of range or given twice, as NumPy does."""
+    if axis is None:
+        return tuple(range(ndim))
+    try:
+        return tuple(sorted(normalize_axis_tuple(axis, ndim)))
+    except (TypeError, ValueError) as e:  # AxisError is a ValueError
+        allowed = (f"distinct ints in [-{ndim}, {ndim - 1}], a tuple of them, or None" if ndim
+                   else "None or () (a 0-d tensor has no axes)")
+        raise UserError(f"{fn}: axis={axis!r} is not valid for a {ndim}-D tensor ({e}); use {allowed}.") from None
+
+
+def _check_broadcast(fn: str, a: Any, b: Any) -> None:
+    try:
+        np.broadcast_shapes(_shape_of(a), _shape_of(b))
+    except ValueError:
+        raise UserError(f"{fn}: shapes {_shape_of(a)} and {_shape_of(b)} do not broadcast; NumPy's rule: "
+                        "aligned from the right, each pair of sizes equal or one of them 1.") from None
 
 
 # --8<-- [start:sum_to]
@@ -76,21 +114,25 @@ class DivOp(Op):
 
 def add(a: Any, b: Any) -> Tensor:
     """Element-wise ``a + b`` with NumPy broadcasting. Gradient: gy summed to each input's shape."""
+    _check_broadcast("add", a, b)
     return AddOp()(a, b)
 
 
 def sub(a: Any, b: Any) -> Tensor:
     """Element-wise ``a - b`` with broadcasting. Gradient: (gy, −gy), summed to the input shapes."""
+    _check_broadcast("sub", a, b)
     return SubOp()(a, b)
 
 
 def mul(a: Any, b: Any) -> Tensor:
     """Element-wise ``a * b`` with broadcasting. Gradient: (gy·b, gy·a), summed to the input shapes."""
+    _check_broadcast("mul", a, b)
     return MulOp()(a, b)
 
 
 def div(a: Any, b: Any) -> Tensor:
     """Element-wise ``a / b`` with broadcasting. Gradient: (gy/b, −gy·a/b²)."""
+    _check_broadcast("div", a, b)
     return DivOp()(a, b)
 
 
@@ -104,7 +146,7 @@ class NegOp(Op):
 
 
 class PowOp(Op):
-    def __init__(self, exponent: float) -> None:
+    def __init__(self, exponent: int | float) -> None:
         self.exponent = exponent
 
     def forward(self, x: Any) -> Any:
@@ -112,7 +154,10 @@ class PowOp(Op):
         return x ** self.exponent
 
     def backward(self, gy: Any) -> Any:
-        return gy * self.exponent * self.x ** (self.exponent - 1)
+        p = self.exponent
+        if p == 0:  # x**0 is constant; p·x^(p−1) would give 0·inf = NaN at x = 0
+            return get_array_module(gy).zeros_like(gy)
+        return gy * p * self.x ** (p - 1)
 
 
 class ExpOp(Op):
@@ -138,9 +183,17 @@ def neg(x: Any) -> Tensor:
     return NegOp()(x)
 
 
-def pow(x: Any, exponent: float) -> Tensor:  # noqa: A001  (mirrors operator.pow)
-    """``x ** exponent`` for a constant exponent. Gradient: gy · p · x^(p−1)."""
-    return PowOp(float(exponent))(x)
+def pow(x: Any, exponent: int | float) -> Tensor:  # noqa: A001  (mirrors operator.pow)
+    """``x ** exponent`` for a constant exponent, with NumPy's dtypes (an int tensor squared stays
+    int). Gradient: gy · p · x^(p−1); 0 for p = 0 (also at x = 0, as PyTorch)."""
+    if isinstance(exponent, Tensor) or not isinstance(exponent, (int, float, np.integer, np.floating)):
+        raise UserError(f"pow: exponent must be a constant real number, got {type(exponent).__name__}; "
+                        "for a tensor exponent write exp(b * log(a)).")
+    dtype = getattr(x, "dtype", np.asarray(x).dtype)
+    if dtype.kind in "iub" and isinstance(exponent, (int, np.integer)) and exponent < 0:
+        raise UserError(f"pow: an integer tensor to the negative integer power {exponent} (NumPy refuses it); "
+                        "convert the tensor to float first, or use a float exponent.")
+    return PowOp(exponent)(x)
 
 
 def exp(x: Any) -> Tensor:
@@ -154,45 +207,47 @@ def log(x: Any) -> Tensor:
 
 
 # ---------------------------------------------------------------- reductions
-def _norm_axis(axis: Axis, ndim: int) -> tuple[int, ...]:
-    if axis is None:
-        return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
-    return tuple(a % ndim for a in axes)
-
-
 class SumOp(Op):
     def __init__(self, axis: Axis = None, keepdims: bool = False) -> None:
         self.axis, self.keepdims = axis, keepdims
 
     def forward(self, x: Any) -> Any:
         self.shape = x.shape
-        return x.sum(axis=None if self.axis is None else _norm_axis(self.axis, x.ndim), keepdims=self.keepdims)
+        self.axes = _axes(self.axis, x.ndim, "sum")  # sorted, non-negative
+        return x.sum(axis=None if self.axis is None else self.axes, keepdims=self.keepdims)
 
     def backward(self, gy: Any) -> Any:
         xp = get_array_module(gy)
-        axes = _norm_axis(self.axis, len(self.shape))
-        kept = tuple(1 if i in axes else n for i, n in enumerate(self.shape))
+        kept = tuple(1 if i in self.axes else n for i, n in enumerate(self.shape))
         return xp.broadcast_to(gy.reshape(kept), self.shape).copy()
 
 
-class MeanOp(SumOp):
+class MeanOp(Op):
+    def __init__(self, axis: Axis = None, keepdims: bool = False) -> None:
+        self.axis, self.keepdims = axis, keepdims
+
     def forward(self, x: Any) -> Any:
-        self.count = int(np.prod([x.shape[a] for a in _norm_axis(self.axis, x.ndim)]))
-        return super().forward(x) / self.count
+        self.shape = x.shape
+        self.axes = _axes(self.axis, x.ndim, "mean")
+        self.count = int(np.prod([x.shape[a] for a in self.axes]))
+        total = x.sum(axis=None if self.axis is None else self.axes, keepdims=self.keepdims)
+        return total / self.count  # true division: an int tensor's mean is float64, as in NumPy
 
     def backward(self, gy: Any) -> Any:
-        return super().backward(gy) / self.count
+        xp = get_array_module(gy)
+        kept = tuple(1 if i in self.axes else n for i, n in enumerate(self.shape))
+        return xp.broadcast_to(gy.reshape(kept) / self.count, self.shape).copy()
 
 
 def sum(x: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
-    """Sum over `axis` (all axes by default). Gradient: gy broadcast back to x's shape."""
-    return SumOp(axis, keepdims)(x)
+    """Sum over `axis` (all axes by default; an int, negative ints count from the end, or a tuple).
+    Gradient: gy broadcast back to x's shape."""
+    return SumOp(axis, bool(keepdims))(x)
 
 
 def mean(x: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """Mean over `axis` (all axes by default). Gradient: gy / count, broadcast back."""
-    return MeanOp(axis, keepdims)(x)
+    return MeanOp(axis, bool(keepdims))(x)
 
 
 # ---------------------------------------------------------------- shape ops
@@ -202,7 +257,11 @@ class ReshapeOp(Op):
 
     def forward(self, x: Any) -> Any:
         self.in_shape = x.shape
-        return x.reshape(self.shape)
+        try:
+            return x.reshape(self.shape)
+        except ValueError:
+            raise UserError(f"reshape: cannot reshape {x.shape} ({x.size} elements) to {self.shape}; the "
+                            "sizes must multiply to the same count (one -1 may stand for the rest).") from None
 
     def backward(self, gy: Any) -> Any:
         return gy.reshape(self.in_shape)
@@ -213,12 +272,23 @@ class TransposeOp(Op):
         self.axes = None if axes is None else tuple(axes)
 
     def forward(self, x: Any) -> Any:
-        return x.transpose(self.axes)
+        self.perm = tuple(reversed(range(x.ndim))) if self.axes is None else _permutation(self.axes, x.ndim)
+        return x.transpose(self.perm)
 
     def backward(self, gy: Any) -> Any:
-        if self.axes is None:
-            return gy.transpose()
-        return gy.transpose(tuple(np.argsort(self.axes)))  # the inverse permutation
+        return gy.transpose(tuple(np.argsort(self.perm)))  # the inverse permutation
+
+
+def _permutation(axes: Sequence[int], ndim: int) -> tuple[int, ...]:
+    """`axes` with negative entries counted from the end; refuses anything but a permutation."""
+    try:
+        perm = normalize_axis_tuple(tuple(axes), ndim)
+    except (TypeError, ValueError):
+        perm = ()
+    if len(perm) != ndim:
+        raise UserError(f"transpose: axes={tuple(axes)!r} is not a permutation of the {ndim} axes; give each "
+                        f"of 0..{ndim - 1} (or its negative) once, or None to reverse them.")
+    return perm
 
 
 class BroadcastToOp(Op):
@@ -227,7 +297,11 @@ class BroadcastToOp(Op):
 
     def forward(self, x: Any) -> Any:
         self.in_shape = x.shape
-        return get_array_module(x).broadcast_to(x, self.shape)
+        try:
+            return get_array_module(x).broadcast_to(x, self.shape)
+        except ValueError:
+            raise UserError(f"broadcast_to: shape {x.shape} cannot be broadcast to {self.shape} (NumPy's rule: "
+                            "aligned from the right, each size equal or 1 in the input).") from None
 
     def backward(self, gy: Any) -> Any:
         return _sum_to(gy, self.in_shape)
@@ -239,15 +313,23 @@ class SumToOp(Op):
 
     def forward(self, x: Any) -> Any:
         self.in_shape = x.shape
+        try:
+            fits = np.broadcast_shapes(self.shape, x.shape) == x.shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise UserError(f"sum_to: {x.shape} cannot be summed to {self.shape}; the target must broadcast "
+                            f"to {x.shape} (the adjoint of broadcast_to).")
         return _sum_to(x, self.shape)
 
     def backward(self, gy: Any) -> Any:
         return get_array_module(gy).broadcast_to(gy, self.in_shape).copy()
 
 
-def reshape(x: Any, shape: Sequence[int]) -> Tensor:
-    """Reshape without copying data. Gradient: gy reshaped back."""
-    return ReshapeOp(shape)(x)
+def reshape(x: Any, shape: Shape) -> Tensor:
+    """Reshape without copying data (`shape` an int or a sequence of ints, one may be -1).
+    Gradient: gy reshaped back."""
+    return ReshapeOp(_as_shape(shape, "reshape"))(x)
 
 
 def transpose(x: Any, axes: Sequence[int] | None = None) -> Tensor:
@@ -255,14 +337,14 @@ def transpose(x: Any, axes: Sequence[int] | None = None) -> Tensor:
     return TransposeOp(axes)(x)
 
 
-def broadcast_to(x: Any, shape: Sequence[int]) -> Tensor:
+def broadcast_to(x: Any, shape: Shape) -> Tensor:
     """Broadcast `x` to `shape`. Adjoint of `sum_to`: gradient is gy summed back to x's shape."""
-    return BroadcastToOp(shape)(x)
+    return BroadcastToOp(_as_shape(shape, "broadcast_to"))(x)
 
 
-def sum_to(x: Any, shape: Sequence[int]) -> Tensor:
+def sum_to(x: Any, shape: Shape) -> Tensor:
     """Sum `x` down to the broadcast-compatible `shape`. Adjoint of `broadcast_to`."""
-    return SumToOp(shape)(x)
+    return SumToOp(_as_shape(shape, "sum_to"))(x)
 
 
 # ---------------------------------------------------------------- indexing
@@ -298,10 +380,16 @@ def getitem(x: Any, index: Any) -> Tensor:
 class MatmulOp(Op):
     def forward(self, a: Any, b: Any) -> Any:
         if a.ndim < 2 or b.ndim < 2:
-            raise ValueError(f"matmul needs arrays of at least 2 dimensions, got shapes {a.shape} and {b.shape}; "
-                             "reshape vectors to (n, 1) or (1, n).")
+            raise UserError(f"matmul needs arrays of at least 2 dimensions, got shapes {a.shape} and {b.shape}; "
+                            "reshape vectors to (n, 1) or (1, n).")
+        if a.shape[-1] != b.shape[-2]:
+            raise UserError(f"matmul: shapes {a.shape} and {b.shape} do not fit: the last axis of a "
+                            f"({a.shape[-1]}) must equal the second-to-last of b ({b.shape[-2]}).")
         self.a, self.b = a, b
-        return a @ b
+        try:
+            return a @ b
+        except ValueError:
+            raise UserError(f"matmul: the batch axes of {a.shape} and {b.shape} do not broadcast.") from None
 
     def backward(self, gy: Any) -> tuple[Any, Any]:
         ga = gy @ self.b.swapaxes(-1, -2)

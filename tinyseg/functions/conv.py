@@ -16,8 +16,9 @@ import numpy as np
 
 from ..autodiff import Op, Tensor
 from ..backend import get_array_module
+from ..errors import UserError
 from ..gradcheck import register_gradcheck
-from .im2col import IntPair, _check_4d, _col2im, _im2col, _out_size, _pair
+from .im2col import IntPair, _check_4d, _check_geometry, _col2im, _im2col, _out_size, _pair
 
 
 # ---------------------------------------------------------------- conv2d
@@ -38,10 +39,10 @@ def _check_inputs(op: str, x: Any, W: Any, b: Any, transposed: bool) -> tuple[in
     C_in, C_out, KH, KW = (W.shape[0], W.shape[1], *W.shape[2:]) if transposed else (W.shape[1], W.shape[0],
                                                                                       *W.shape[2:])
     if C_in != x.shape[1]:
-        raise ValueError(f"{op}: x has {x.shape[1]} channels but W {tuple(W.shape)} expects C_in = {C_in} "
+        raise UserError(f"{op}: x has {x.shape[1]} channels but W {tuple(W.shape)} expects C_in = {C_in} "
                          f"(W is {layout}, as in PyTorch).")
     if b is not None and tuple(b.shape) != (C_out,):
-        raise ValueError(f"{op}: b must have shape ({C_out},), got {tuple(b.shape)}.")
+        raise UserError(f"{op}: b must have shape ({C_out},), got {tuple(b.shape)}.")
     return C_in, C_out, KH, KW
 
 
@@ -56,8 +57,7 @@ class Conv2dOp(Op):
     def forward(self, x: Any, W: Any, b: Any = None) -> Any:
         C_in, C_out, KH, KW = _check_inputs("conv2d", x, W, b, transposed=False)
         N, C, H, Wd = x.shape
-        if H + 2 * self.ph < KH or Wd + 2 * self.pw < KW:
-            raise ValueError(f"conv2d: kernel {KH}×{KW} is larger than the padded input {H + 2 * self.ph}×{Wd + 2 * self.pw}.")
+        _check_geometry("conv2d", H, Wd, KH, KW, self.ph, self.pw)
         OH, OW = _out_size(H, KH, self.sh, self.ph), _out_size(Wd, KW, self.sw, self.pw)
         self.x_shape, self.W_shape, self.has_b = x.shape, W.shape, b is not None
         W2 = W.reshape(C_out, C_in * KH * KW)  # (C_out, K)
@@ -147,7 +147,8 @@ class ConvTranspose2dOp(Op):
         N, C, H, Wd = x.shape
         OH, OW = (H - 1) * self.sh + KH - 2 * self.ph, (Wd - 1) * self.sw + KW - 2 * self.pw
         if OH < 1 or OW < 1:
-            raise ValueError(f"conv_transpose2d: padding {(self.ph, self.pw)} leaves no output for a {KH}×{KW} kernel.")
+            raise UserError(f"conv_transpose2d: padding {(self.ph, self.pw)} leaves no output for a {KH}×{KW} "
+                            "kernel; use pad < ((H − 1)·stride + KH) / 2.")
         self.x, self.W2 = x, W.reshape(C_in, C_out * KH * KW)  # (C_in, C_out*KH*KW)
         self.y_shape, self.W_shape, self.has_b = (N, C_out, OH, OW), W.shape, b is not None
         self.flat = self.allow_flat and H == 1 and Wd == 1 and self.ph == 0 and self.pw == 0

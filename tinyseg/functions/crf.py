@@ -23,6 +23,7 @@ import numpy as np
 
 from ..autodiff import Op, Tensor, as_tensor, is_grad_enabled
 from ..backend import cpu_threads, get_array_module, is_cupy_array
+from ..errors import UserError
 from ..gradcheck import register_gradcheck
 from .activation import _softmax
 from .crf_kernels import (GRAPHS, crf_contraction_bound, crf_default_weights, crf_kernels,  # noqa: F401  (re-exported)
@@ -226,19 +227,19 @@ class MeanFieldCRFOp(Op):
 
 def _check(unary: Tensor, image: Tensor, weights: Tensor, n_iter: int, graph: str, unary_domain: str) -> None:
     if unary.ndim != 4 or unary.shape[1] != 2:
-        raise ValueError(f"mean_field_crf: unary must have shape (N, 2, H, W), got {unary.shape}.")
+        raise UserError(f"mean_field_crf: unary must have shape (N, 2, H, W), got {unary.shape}.")
     N, _, H, W = unary.shape
     if image.shape != (N, 1, H, W):
-        raise ValueError(f"mean_field_crf: image must have shape {(N, 1, H, W)} to match the unary, "
+        raise UserError(f"mean_field_crf: image must have shape {(N, 1, H, W)} to match the unary, "
                          f"got {image.shape}.")
     if weights.shape not in ((2,), (2, 2)):
-        raise ValueError(f"mean_field_crf: weights must have shape (2,) or (2, 2), got {weights.shape}.")
+        raise UserError(f"mean_field_crf: weights must have shape (2,) or (2, 2), got {weights.shape}.")
     if graph not in GRAPHS:
-        raise ValueError(f"mean_field_crf: unknown graph {graph!r}; use one of {GRAPHS}.")
+        raise UserError(f"mean_field_crf: unknown graph {graph!r}; use one of {GRAPHS}.")
     if unary_domain not in UNARY_DOMAINS:
-        raise ValueError(f"mean_field_crf: unknown unary_domain {unary_domain!r}; use one of {UNARY_DOMAINS}.")
-    if int(n_iter) != n_iter or n_iter < 0:
-        raise ValueError(f"mean_field_crf: n_iter must be a non-negative integer, got {n_iter!r}.")
+        raise UserError(f"mean_field_crf: unknown unary_domain {unary_domain!r}; use one of {UNARY_DOMAINS}.")
+    if not isinstance(n_iter, (int, np.integer)) or isinstance(n_iter, bool) or n_iter < 0:
+        raise UserError(f"mean_field_crf: n_iter must be a non-negative int, got {n_iter!r}.")
 
 
 def mean_field_crf(unary: Any, image: Any, weights: Any, n_iter: int = 5, graph: str = "dense",

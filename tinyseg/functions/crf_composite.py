@@ -34,7 +34,7 @@ def _dense_kernels(image: Tensor, graph: str, include_self: bool) -> list[Any]:
     diff = A.sub(A.reshape(image, (N, P, 1)), A.reshape(image, (N, 1, P)))  # (N, P, P)
     sq = A.mul(diff, diff)
     if graph == "dense":
-        kint = A.mul(A.exp(A.mul(sq, xp.asarray(-0.5, dtype))), (1 - eye + keep) / (P - 1))
+        kint = A.mul(A.exp(A.mul(sq, xp.asarray(-0.5, dtype))), (1 - eye + keep) / max(P - 1, 1))  # P = 1: no pair
         kpos = 0.5 * xp.kron(gaussian_factor(H, xp, dtype), gaussian_factor(W, xp, dtype)) * (1 - eye + keep)
         return [kint, kpos]
     y, x = xp.divmod(xp.arange(P), W)

@@ -19,16 +19,35 @@ import numpy as np
 from .._hooks import dispatch
 from ..autodiff import Op, Tensor
 from ..backend import get_array_module
+from ..errors import UserError
 from ..gradcheck import register_gradcheck
 
 IntPair = int | Sequence[int]
 
 
+_MINIMUM = {"kernel_size": 1, "stride": 1, "pad": 0}
+
+
 def _pair(v: IntPair, what: str) -> tuple[int, int]:
-    a, b = (v, v) if isinstance(v, (int, np.integer)) else tuple(v)
-    if int(a) != a or int(b) != b:
-        raise ValueError(f"{what} must be an int or a pair of ints, got {v!r}")
-    return int(a), int(b)
+    """`v` (an int or an (h, w) pair) as two ints, at least 1 for a kernel size or stride and at
+    least 0 for a pad; anything else raises a UserError naming the argument."""
+    low = _MINIMUM[what]
+    try:
+        pair = (v, v) if isinstance(v, (int, np.integer)) else tuple(v)
+        ok = len(pair) == 2 and all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= low
+                                    for n in pair)
+    except TypeError:
+        ok = False
+    if not ok:
+        raise UserError(f"{what} must be an int ≥ {low} or a pair of them, got {v!r}.")
+    return int(pair[0]), int(pair[1])
+
+
+def _check_geometry(op: str, H: int, W: int, KH: int, KW: int, ph: int, pw: int) -> None:
+    """Refuse a kernel larger than the padded input (no output position)."""
+    if KH > H + 2 * ph or KW > W + 2 * pw:
+        raise UserError(f"{op}: kernel {KH}×{KW} is larger than the padded input {H + 2 * ph}×{W + 2 * pw}; "
+                        "use a smaller kernel or more padding.")
 
 
 def _out_size(size: int, k: int, s: int, p: int) -> int:
@@ -89,7 +108,7 @@ def _add_columns(col: Any, x_shape: tuple, KH: int, KW: int, sh: int, sw: int, p
 
 def _check_4d(a: Any, op: str, name: str) -> None:
     if a.ndim != 4:
-        raise ValueError(f"{op}: {name} must be 4-D (N, C, H, W), got shape {tuple(a.shape)}.")
+        raise UserError(f"{op}: {name} must be 4-D (N, C, H, W), got shape {tuple(a.shape)}.")
 
 
 # ---------------------------------------------------------------- im2col / col2im as ops
@@ -101,6 +120,7 @@ class Im2colOp(Op):
 
     def forward(self, x: Any) -> Any:
         _check_4d(x, "im2col", "x")
+        _check_geometry("im2col", *x.shape[2:], self.KH, self.KW, self.ph, self.pw)
         self.x_shape = x.shape
         return _im2col(x, self.KH, self.KW, self.sh, self.sw, self.ph, self.pw)
 
@@ -110,16 +130,20 @@ class Im2colOp(Op):
 
 class Col2imOp(Op):
     def __init__(self, x_shape: Sequence[int], kernel_size: IntPair, stride: IntPair = 1, pad: IntPair = 0) -> None:
-        self.x_shape = tuple(int(n) for n in x_shape)
+        self.x_shape = tuple(x_shape)
+        if len(self.x_shape) != 4 or not all(isinstance(n, (int, np.integer)) and n >= 1 for n in self.x_shape):
+            raise UserError(f"col2im: x_shape must be four positive ints (N, C, H, W), got {x_shape!r}.")
+        self.x_shape = tuple(int(n) for n in self.x_shape)
         self.KH, self.KW = _pair(kernel_size, "kernel_size")
         self.sh, self.sw = _pair(stride, "stride")
         self.ph, self.pw = _pair(pad, "pad")
+        _check_geometry("col2im", *self.x_shape[2:], self.KH, self.KW, self.ph, self.pw)
 
     def forward(self, col: Any) -> Any:
         N, C, H, W = self.x_shape
         OH, OW = _out_size(H, self.KH, self.sh, self.ph), _out_size(W, self.KW, self.sw, self.pw)
         if tuple(col.shape) != (N, C * self.KH * self.KW, OH * OW):
-            raise ValueError(f"col2im: col has shape {tuple(col.shape)}, expected {(N, C * self.KH * self.KW, OH * OW)} "
+            raise UserError(f"col2im: col has shape {tuple(col.shape)}, expected {(N, C * self.KH * self.KW, OH * OW)} "
                              f"for x_shape {self.x_shape}, kernel {(self.KH, self.KW)}, stride {(self.sh, self.sw)}, "
                              f"pad {(self.ph, self.pw)}.")
         return _col2im(col, self.x_shape, self.KH, self.KW, self.sh, self.sw, self.ph, self.pw)

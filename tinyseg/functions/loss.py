@@ -94,7 +94,8 @@ class L2PenaltyOp(Op):
         xp = get_array_module(*params)
         self.params = params
         total = sum(xp.vdot(p.ravel(), p.ravel()) for p in params)  # Σ ‖w‖², one BLAS dot per array
-        return xp.asarray(self.lam / 2 * total, dtype=params[0].dtype)
+        # NumPy's dtype for λ/2 · Σ w² (λ a Python float): float32 parameters stay float32, ints give float64
+        return xp.asarray(self.lam / 2 * total, dtype=np.result_type(*(p.dtype for p in params), self.lam))
 
     def backward(self, gy: Any) -> tuple[Any, ...]:
         return tuple(p * (self.lam * gy) for p in self.params)
@@ -158,7 +159,7 @@ def l2_penalty(params: Sequence[Any], lam: float) -> Tensor:
         params: a non-empty sequence of tensors (e.g. the CRF weights, as ``--l2-scope crf`` trains).
         lam: λ ≥ 0.
     Returns:
-        A 0-d tensor in the first parameter's dtype.
+        A 0-d tensor in NumPy's dtype for λ/2 · Σ w² (float32 for float32 parameters).
 
     Gradient: ``g w_p = gy · λ · w_p``.
 

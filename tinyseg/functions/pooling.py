@@ -7,7 +7,8 @@ over the two strided axes is ~40× slower in NumPy). Other kernel sizes and stri
 general path (a strided window view and an argmax), which is also the 2×2 path's test oracle.
 
 Tie rule: the gradient of a window goes to the FIRST maximal pixel in row-major window order
-(top-left, top-right, bottom-left, bottom-right for 2×2), on both paths.
+(top-left, top-right, bottom-left, bottom-right for 2×2), on both paths; a window holding NaN
+has the maximum NaN and sends its gradient to its first NaN (what `argmax` picks).
 
 See: lessons/02_fcn.py, tests/test_pooling.py.
 """
@@ -19,6 +20,7 @@ import numpy as np
 
 from ..autodiff import Op, Tensor
 from ..backend import get_array_module
+from ..errors import UserError
 from ..gradcheck import register_gradcheck
 
 
@@ -27,17 +29,18 @@ class MaxPool2dOp(Op):
 
     def __init__(self, kernel_size: int = 2, stride: int = 2, pool2x2: bool = True) -> None:
         for name, v in (("kernel_size", kernel_size), ("stride", stride)):
-            if not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"max_pool2d: {name} must be a positive int, got {v!r}.")
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+                raise UserError(f"max_pool2d: {name} must be a positive int, got {v!r}.")
         self.k, self.s, self.allow_pool2x2 = int(kernel_size), int(stride), pool2x2
 
     def forward(self, x: Any) -> Any:
         if x.ndim != 4:
-            raise ValueError(f"max_pool2d: x must be 4-D (N, C, H, W), got shape {tuple(x.shape)}.")
+            raise UserError(f"max_pool2d: x must be 4-D (N, C, H, W), got shape {tuple(x.shape)}.")
         N, C, H, W = x.shape
         k, s = self.k, self.s
         if H < k or W < k:
-            raise ValueError(f"max_pool2d: input {H}×{W} is smaller than the {k}×{k} window.")
+            raise UserError(f"max_pool2d: input {H}×{W} is smaller than the {k}×{k} window; use a smaller "
+                            "kernel_size or a larger input.")
         xp = get_array_module(x)
         OH, OW = (H - k) // s + 1, (W - k) // s + 1  # floor: an odd last row/column is dropped
         self.x, self.out_hw = x, (OH, OW)
@@ -61,13 +64,16 @@ class MaxPool2dOp(Op):
         if self.pool2x2:
             taken = None  # windows whose gradient went to an earlier position (first-max tie rule)
             for di, dj in ((0, 0), (0, 1), (1, 0), (1, 1)):
-                if taken is None:
-                    m = taken = x[:, :, di:2 * OH:2, dj:2 * OW:2] == self.y
-                elif (di, dj) == (1, 1):
+                q = x[:, :, di:2 * OH:2, dj:2 * OW:2]
+                if (di, dj) == (1, 1):
                     m = ~taken
-                else:
-                    m = (x[:, :, di:2 * OH:2, dj:2 * OW:2] == self.y) & ~taken
-                    taken = taken | m
+                else:  # q picked: q is the max, or q is NaN (then the max is NaN: maximum propagates it)
+                    m = (q == self.y) | (q != q)
+                    if taken is None:
+                        taken = m
+                    else:
+                        m &= ~taken
+                        taken |= m
                 gx[:, :, di:2 * OH:2, dj:2 * OW:2] = gy * m
             return gx
         for i in range(k):
