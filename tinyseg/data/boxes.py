@@ -8,8 +8,9 @@ or a detector instead (`tinyseg segment --roi`): larger than the mass and not ce
 
 - each side is the mass box's side times a factor $f \sim U(1.1, 1.8)$, drawn per axis and
   independently of the mass's size (nobody draws exactly on the outline; at 1.8 the mass still
-  spans 22 of the 40 ROI pixels). The box covers $1/(f_x f_y)$ = 31 % to 83 % mass box area
-  (median about 48 %), the overlap at which a detector's proposal usually counts as a hit;
+  spans 22 of the 40 ROI pixels). The mass box then covers $1/(f_x f_y)$ of the drawn box,
+  between $1/1.8^2 \approx 0.31$ and $1/1.1^2 \approx 0.83$: around the overlap (intersection over
+  union 0.5) at which a detector's proposal is commonly counted as a hit;
 - the mass box sits at a uniformly random position inside it;
 - a box that would leave the image is shifted back inside, keeping its size (as `scale_box`
   does); one larger than the image is clipped to it. Either way it still contains the mass.
