@@ -309,9 +309,10 @@ def main() -> None:
                "it varies by ROI — the FCN follows each outline, the prior draws the same contour on every ROI)")
 
     # --8<-- [start:drawn]
-    # The paper crops each mass's own bounding box, so the mass always fills its ROI the same way
-    # and the prior alone segments it well. A box drawn by a person or a detector is larger
-    # and off-centre: each side 1.1-1.8 × the mass's, the mass anywhere inside.
+    # The paper crops each mass's own bounding box, so the mass always fills its
+    # ROI the same way and the prior alone segments it well. A box drawn by a
+    # person or a detector is larger and off-centre: each side 1.1-1.8 × the
+    # mass's, the mass anywhere inside.
     protocols = {}
     for boxes in ("tight", "drawn"):
         boxed = data.load_dataset("phantom", boxes=boxes)
