@@ -281,3 +281,18 @@ def test_every_command_that_reads_data_takes_the_one_boxes_option() -> None:
         assert "tight" in action.help and "drawn" in action.help, command
     assert f"{DRAWN_FACTOR[0]}-{DRAWN_FACTOR[1]}" in BOXES_HELP  # the help states the factor the code draws
     assert TrainConfig().boxes == "tight" == CHOICES["boxes"][0]
+
+
+def test_table2_records_its_boxes_and_tight_tables_render_as_before(tmp_cache: Path, tmp_path: Path) -> None:
+    from tinyseg.experiments import render_markdown, run_table2
+
+    table = run_table2("phantom", 1, 1, ["fcn"], tmp_path / "t", fast=True, device="cpu", boxes="drawn", quiet=True)
+    assert table["command"]["boxes"] == "drawn"
+    assert json.loads((tmp_path / "t" / "runs" / "fcn_s0" / "config.json").read_text())["train"]["boxes"] == "drawn"
+    assert "drawn boxes" in (tmp_path / "t" / "table2.md").read_text().splitlines()[0]
+    # the committed tight tables predate the option: they read as tight and render exactly as committed
+    root = Path(__file__).resolve().parents[1] / "docs" / "results"
+    for preset in ("phantom", "ddsm_bcrp"):
+        committed = json.loads((root / preset / "table2.json").read_text())
+        assert committed["command"].get("boxes", "tight") == "tight"
+        assert render_markdown(committed) == (root / preset / "table2.md").read_text()
