@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     config = TrainConfig(variant=a.variant, data=a.data, epochs=a.epochs + 1, crf_graph=a.crf_graph, device=a.device)
     config.validate()
-    dataset = load_dataset(config.data, data_seed=config.data_seed, val_frac=config.val_frac)
+    dataset = load_dataset(config.data, data_seed=config.data_seed, val_frac=config.val_frac, boxes=config.boxes)
     data = prepare_data(dataset, np.dtype(config.dtype))
     t_data = time.perf_counter() - t0
     t0 = time.perf_counter()

@@ -17,7 +17,7 @@ from tinyseg.experiments import run_table2
 from tinyseg.models import VARIANTS
 
 # Every string field of TrainConfig that takes one of a fixed set of values.
-STRING_OPTIONS = ["variant", "crf_graph", "adv_kernel", "fusion", "l2_scope", "prior_init", "device", "dtype"]
+STRING_OPTIONS = ["variant", "crf_graph", "adv_kernel", "fusion", "l2_scope", "prior_init", "device", "dtype", "boxes"]
 
 
 def test_every_fixed_string_option_of_train_config_is_in_the_table() -> None:
@@ -68,7 +68,7 @@ def test_table2_checks_every_run_before_writing(tmp_path: Path) -> None:
     assert not (tmp_path / "t").exists()
 
 
-@pytest.mark.parametrize("name", ["clahe_hist_range", "label_resize"])
+@pytest.mark.parametrize("name", ["clahe_hist_range", "label_resize", "boxes"])
 def test_data_options_are_checked_before_anything_is_built(name: str, tmp_cache: Path) -> None:  # noqa: ARG001
     with pytest.raises(OptionError, match=f"{name}='bogus'"):
         load_dataset("phantom", **{name: "bogus"})

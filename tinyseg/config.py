@@ -27,6 +27,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "device": ("auto", "cpu", "gpu", "cuda"),    # "cuda" is another name for "gpu"
     "dtype": ("float32", "float64"),
     # data pipeline (tinyseg.data.load_dataset options)
+    "boxes": ("tight", "drawn"),                 # ROI box: the mass's bounding box (paper), or one drawn around it
     "clahe_hist_range": ("data", "dtype"),       # CLAHE histogram over the ROI's range, or the dtype's
     "label_resize": ("bicubic", "nearest"),      # how a mask is resized to 40×40
     "split_order": ("file_id", "csv"),           # INbreast: order of the train / test split
@@ -71,7 +72,8 @@ class TrainConfig:
     prior_init: str = "empirical"  # position-prior initialisation: "empirical" or "zeros"
     val_frac: float = 0.2          # last fraction of training masses held out; 0 = fixed budget
     seed: int = 0                  # initialisation and shuffling
-    data_seed: int = 0             # synthetic data
+    data_seed: int = 0             # synthetic data, and the drawn boxes
+    boxes: str = "tight"           # ROI boxes: "tight" (the mass's bounding box, paper) or "drawn"
     device: str = "auto"           # "cpu", "gpu" or "auto"
     dtype: str = "float32"
     init_from: str | None = None   # a run whose FCN weights start this one (e.g. a pretrained FCN)
@@ -82,7 +84,8 @@ class TrainConfig:
         Raises:
             OptionError: naming the option, the bad value and what is allowed.
         """
-        for name in ("variant", "crf_graph", "adv_kernel", "fusion", "l2_scope", "prior_init", "dtype"):
+        for name in ("variant", "crf_graph", "adv_kernel", "fusion", "l2_scope", "prior_init", "dtype",
+                     "boxes"):
             check_choice(name, getattr(self, name))
         check_choice("device", str(self.device).lower())
         if self.eps != "auto":

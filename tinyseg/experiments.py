@@ -25,6 +25,7 @@ import numpy as np
 from .backend import THREAD_SETTINGS
 from .config import CHOICES, TrainConfig
 from .data import Dataset, Split
+from .data.boxes import DRAWN_FACTOR
 from .errors import OptionError, UserError
 from .train import fit
 from .utils import atomic_write_text
@@ -60,7 +61,7 @@ def merge_validation(dataset: Dataset) -> Dataset:
 
 def run_table2(data: str = "phantom", seeds: int = 3, epochs: int = 100, variants: Sequence[str] | None = None,
                out: str | Path = "results", fast: bool = False, device: str = "auto", data_seed: int = 0,
-               quiet: bool = False, jobs: int = 1, threads_per_job: int | None = None,
+               boxes: str = "tight", quiet: bool = False, jobs: int = 1, threads_per_job: int | None = None,
                **overrides: Any) -> dict[str, Any]:
     """Train every variant for every seed (resumable) and write ``table2.md`` and ``table2.json``.
 
@@ -72,7 +73,8 @@ def run_table2(data: str = "phantom", seeds: int = 3, epochs: int = 100, variant
         out: output folder.
         fast: 16 training masses, 2 mean-field iterations in training and 3 at test (for CI).
         device: "cpu", "gpu" or "auto".
-        data_seed: synthetic data seed.
+        data_seed: synthetic data seed (and the seed of drawn boxes).
+        boxes: ROI boxes, "tight" (the paper's protocol) or "drawn" (see `tinyseg.data.boxes`).
         quiet: no progress output.
         jobs: runs trained at once, each in its own (spawned) worker process. With 1 and no
             `threads_per_job` the runs are trained in this process, one after another.
@@ -90,11 +92,12 @@ def run_table2(data: str = "phantom", seeds: int = 3, epochs: int = 100, variant
         raise OptionError(f"--jobs and --threads-per-job must be at least 1, got {jobs} and {threads_per_job}.")
     if fast:
         overrides = {"n_iter": 2, "n_iter_eval": 3, **overrides}
-    base = replace(TrainConfig(), data=data, epochs=epochs, device=device, data_seed=data_seed, **overrides)
+    base = replace(TrainConfig(), data=data, epochs=epochs, device=device, data_seed=data_seed, boxes=boxes,
+                   **overrides)
     for v in variants:  # every run's options are checked before any data is read or any run written
         replace(base, variant=v).validate()
     out = Path(out)
-    dataset = load_dataset(data, data_seed=data_seed)
+    dataset = load_dataset(data, data_seed=data_seed, boxes=boxes)
     if fast:
         dataset = fast_subset(dataset)
     # A run with metrics.json is finished; one with a checkpoint resumes where it stopped.
@@ -108,7 +111,7 @@ def run_table2(data: str = "phantom", seeds: int = 3, epochs: int = 100, variant
         timings = _train_in_workers(todo, dataset, jobs, threads_per_job, quiet)
     table = aggregate(out, variants, seeds, dataset, data)
     table["command"] = {"data": data, "seeds": seeds, "epochs": epochs, "variants": variants, "fast": fast,
-                        "data_seed": data_seed, **{k: v for k, v in overrides.items()}}
+                        "data_seed": data_seed, "boxes": boxes, **{k: v for k, v in overrides.items()}}
     table["train_seconds_this_invocation"] = timings
     atomic_write_text(out / "table2.json", json.dumps(table, indent=2))
     atomic_write_text(out / "table2.md", render_markdown(table))
@@ -256,7 +259,12 @@ def render_markdown(table: dict[str, Any]) -> str:
     c = table["command"]
     paper_col = 1 if ("ddsm" in table["data"] or table["data"].startswith("cbis")) else 0
     paper_name = "DDSM-BCRP" if paper_col else "INbreast"
-    lines = [f"# Table 2 on `{table['data']}`", "",
+    boxes = c.get("boxes", "tight")  # tables written before the option existed used tight boxes
+    lines = [f"# Table 2 on `{table['data']}`" + (", drawn boxes" if boxes == "drawn" else ""), "",
+             *(["ROI boxes drawn around each mass as a person or a detector draws them (`--boxes drawn`): "
+                f"each side {DRAWN_FACTOR[0]}–{DRAWN_FACTOR[1]} × the mass's, the mass anywhere inside; the paper's "
+                "protocol crops the mass's "
+                "own bounding box.", ""] if boxes == "drawn" else []),
              f"{c['seeds']} seed(s) per variant, {c['epochs']} epochs each (selection by validation pooled Dice), "
              f"{table['n_test']} test ROIs{', --fast' if c.get('fast') else ''}. Test pooled Dice is the paper's "
              "metric; ± is the standard deviation over seeds; the CI is a 95 % bootstrap over test images of the "

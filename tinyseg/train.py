@@ -291,7 +291,8 @@ def fit(config: TrainConfig, out: str | Path, resume: bool = False, quiet: bool 
             which may grow).
         quiet: no progress output. Otherwise progress goes to stderr: a bar per run on a
             terminal, one line per run when stderr is a file or a pipe.
-        dataset: an already loaded dataset (else ``load_dataset(config.data, config.data_seed)``).
+        dataset: an already loaded dataset (else ``load_dataset(config.data, config.data_seed,
+            boxes=config.boxes)``); it must have been loaded with ``config.boxes``.
         evaluate_test: write metrics.json and test predictions at the end.
         desc: the run's name in its progress output (default: the variant).
     """
@@ -306,13 +307,18 @@ def fit(config: TrainConfig, out: str | Path, resume: bool = False, quiet: bool 
     try:
         progress.status("preparing")
         if dataset is None:
-            dataset = load_dataset(config.data, data_seed=config.data_seed, val_frac=config.val_frac)
+            dataset = load_dataset(config.data, data_seed=config.data_seed, val_frac=config.val_frac,
+                                   boxes=config.boxes)
+        elif getattr(dataset, "options", {}).get("boxes", "tight") != config.boxes:
+            raise OptionError(f"the dataset was loaded with boxes={dataset.options.get('boxes', 'tight')!r} but the "
+                              f"run is configured with boxes={config.boxes!r}; load it with boxes={config.boxes!r}.")
         data = prepare_data(dataset, np.dtype(config.dtype))
         trainer = Trainer(config, data, device)
         if resume and (out / "checkpoint.npz").exists():
             saved = json.loads((out / "config.json").read_text())["train"]
             mine = {k: v for k, v in asdict(config).items() if k not in ("epochs", "device")}
-            diff = {k: (saved.get(k), v) for k, v in mine.items() if saved.get(k) != v}
+            old = {**asdict(TrainConfig()), **saved}  # an option the saved run predates had its default then
+            diff = {k: (old[k], v) for k, v in mine.items() if old[k] != v}
             if diff:
                 raise OptionError(f"--resume with different hyperparameters than the saved run: {diff}.")
             trainer.load_checkpoint(out / "checkpoint.npz")

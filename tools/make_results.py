@@ -52,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     curves["prior-only"], errors["prior-only"] = table["baselines"]["prior_only"]["trimap"], [0.0] * 5
     savefig(viz.trimap_curves(curves, errors=errors), args.dest / "fig4_trimap.png")
 
-    ds = load_dataset(table["data"], data_seed=table["command"].get("data_seed", 0))
+    ds = load_dataset(table["data"], data_seed=table["command"].get("data_seed", 0),
+                      boxes=table["command"].get("boxes", "tight"))
     shown = [v for v in ("fcn", "adv_fcn", "fcn_crf", "adv_fcn_crf", "adv_multi_fcn_crf") if v in rows]
     preds = {}
     for v in shown:

@@ -14,6 +14,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="run directory written by `tinyseg train`")
     p.add_argument("--data", default=None, help="data spec to evaluate on (default: the run's own)")
     p.add_argument("--data-seed", type=int, default=None)
+    p.add_argument("--boxes", choices=CHOICES["boxes"], default=None,
+                   help="ROI boxes to evaluate on, tight or drawn (default: the run's own, from its config.json)")
     p.add_argument("--device", choices=CHOICES["device"], default="cpu")
     p.add_argument("--no-figures", action="store_true", help="write metrics only, no PNG figures")
 
@@ -27,11 +29,14 @@ def run(args: argparse.Namespace) -> int:
     t = r.config["train"]
     spec = args.data or t["data"]
     seed = t["data_seed"] if args.data_seed is None else args.data_seed
-    own = spec == t["data"] and seed == t["data_seed"]
+    run_boxes = t.get("boxes", "tight")  # runs written before the option existed used tight boxes
+    boxes = run_boxes if args.boxes is None else args.boxes
+    own = spec == t["data"] and seed == t["data_seed"] and boxes == run_boxes
     # The run's own test split goes to metrics.json; another dataset gets its own file, so the
     # run's recorded result is never overwritten by a different evaluation.
-    name = "metrics.json" if own else f"metrics_{re.sub(r'[^A-Za-z0-9._-]+', '_', spec)}_seed{seed}.json"
-    dataset = load_dataset(spec, data_seed=seed, val_frac=t["val_frac"])
+    name = "metrics.json" if own else (f"metrics_{re.sub(r'[^A-Za-z0-9._-]+', '_', spec)}_seed{seed}"
+                                       f"{'_drawn' if boxes == 'drawn' else ''}.json")
+    dataset = load_dataset(spec, data_seed=seed, val_frac=t["val_frac"], boxes=boxes)
     pred = r.predict(dataset.test.images)  # once, for the metrics and the figures
     result = evaluate_run(r, dataset, r.path, metrics_name=name, pred=pred)
     print(f"wrote {r.path / name}")

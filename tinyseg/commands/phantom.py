@@ -11,9 +11,12 @@ images (e.g. to time `tinyseg segment` on them) pass ``--size 4800x3000`` (rows 
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
+from ..config import CHOICES
 from ..errors import UserError
+from . import BOXES_HELP
 
 HELP = "write the synthetic mammography dataset as npz, an INbreast-format or a CBIS-DDSM-like folder"
 
@@ -24,6 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output folder (npz: a folder or a .npz file name)")
     parser.add_argument("--format", default="npz", choices=("npz", "inbreast", "cbis"), help="output format")
     parser.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic data (default 0)")
+    parser.add_argument("--boxes", choices=CHOICES["boxes"], default="tight",
+                        help=BOXES_HELP + ". npz format: drawn writes larger canvases (room for a drawn box around "
+                             "each mass), read back with --boxes drawn; inbreast/cbis hold whole mammograms, from "
+                             "which either kind of box is cut when read")
     parser.add_argument("--n-masses", type=int, default=None,
                         help="inbreast/cbis formats: write only this many masses (default: the preset's count)")
     parser.add_argument("--size", default="1024x832", metavar="HxW",
@@ -53,9 +60,16 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir() and args.format != "npz":
         raise UserError(f"--out {out} is a file; the {args.format} format writes a folder")
     if args.format == "npz":
-        path = write_npz(generate_rois(preset, args.data_seed), out, preset, args.data_seed)
-        print(f"wrote {preset.n} ROI canvases to {path}  (read with --data npz:{path})")
+        drawn = args.boxes == "drawn"
+        canvases = generate_rois(replace(preset, canvas=preset.drawn_canvas) if drawn else preset, args.data_seed)
+        path = write_npz(canvases, out, preset, args.data_seed, boxes=args.boxes)
+        print(f"wrote {preset.n} ROI canvases to {path}  (read with --data npz:{path}"
+              f"{' --boxes drawn' if drawn else ''})")
         return 0
+    if args.boxes == "drawn":
+        raise UserError(f"--boxes drawn changes only --format npz (the ROI canvases); a {args.format} folder holds "
+                        f"whole mammograms, from which drawn boxes are cut when it is read: write it without "
+                        f"--boxes, then pass --data {args.format}:{out} --boxes drawn to train, evaluate or table2")
     if args.n_masses is not None and args.n_masses < 1:
         raise UserError(f"--n-masses must be >= 1, got {args.n_masses}")
     # With --n-masses the first half of the masses is the training split (the INbreast loader's default).

@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from ..config import CHOICES
+from . import BOXES_HELP
 
 HELP = "reproduce Table 2: train every variant for every seed, write table2.md / table2.json"
 
@@ -18,6 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fast", action="store_true", help="16 training masses, fewer CRF iterations (smoke test)")
     p.add_argument("--device", choices=CHOICES["device"], default="auto")
     p.add_argument("--data-seed", type=int, default=0)
+    p.add_argument("--boxes", choices=CHOICES["boxes"], default="tight", help=BOXES_HELP)
     p.add_argument("--crf-graph", choices=CHOICES["crf_graph"], default="dense")
     p.add_argument("--jobs", type=int, default=1,
                    help="runs trained at once, each in its own process (default 1: one after another)")
@@ -30,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from ..experiments import run_table2
 
     table = run_table2(args.data, args.seeds, args.epochs, args.variants, args.out, fast=args.fast,
-                       device=args.device, data_seed=args.data_seed, quiet=args.quiet, jobs=args.jobs,
+                       device=args.device, data_seed=args.data_seed, boxes=args.boxes, quiet=args.quiet, jobs=args.jobs,
                        threads_per_job=args.threads_per_job, crf_graph=args.crf_graph)
     print((Path(args.out) / "table2.md").read_text())
     return 0 if table["rows"] else 1

@@ -5,6 +5,7 @@ import argparse
 from dataclasses import fields
 
 from ..config import CHOICES, TrainConfig
+from . import BOXES_HELP
 from ..errors import OptionError
 from ..train import fit
 
@@ -32,6 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-frac", type=float, default=d.val_frac, help="0 = fixed budget, keep the last epoch")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--data-seed", type=int, default=d.data_seed)
+    p.add_argument("--boxes", choices=CHOICES["boxes"], default=d.boxes, help=BOXES_HELP)
     p.add_argument("--device", choices=CHOICES["device"], default=d.device)
     p.add_argument("--dtype", choices=CHOICES["dtype"], default=d.dtype)
     p.add_argument("--init-from", default=None, help="a run directory whose FCN weights start this run")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .boxes import mass_rng
 from .errors import DataFormatError, WarningCounter, csv_records
 from .image_io import read_dicom
 from .preprocess import mass_to_roi
@@ -74,13 +75,14 @@ def _candidates(csv_path: str, by_series: dict, by_folder: dict) -> list:
 
 
 def load_cbis(path: str | Path, *, mirror_right: bool = False, warn: WarningCounter | None = None,
-              **pipeline) -> list[dict]:
+              box_seed: int = 0, **pipeline) -> list[dict]:
     """Load one ROI per CBIS-DDSM mass row; the train CSV gives the training split, the test CSV the test.
 
     Args:
         path: folder holding the two mass description CSVs and the DICOM tree (any depth).
         mirror_right: flip right breasts (off: the authors mirrored INbreast only).
         warn: counter for skipped rows.
+        box_seed: seeds the drawn boxes (with `boxes="drawn"`), one stream per ROI id.
         **pipeline (Any): `mass_to_roi` options.
 
     Returns:
@@ -127,8 +129,10 @@ def load_cbis(path: str | Path, *, mirror_right: bool = False, warn: WarningCoun
             right = r["left or right breast"].upper().startswith("R")
             img = pixels[:, ::-1] if right and mirror_right else pixels
             msk = mask[:, ::-1] if right and mirror_right else mask
-            roi, label, box = mass_to_roi(img, msk, **pipeline)
-            meta = {"roi_id": f"{r['patient_id']}_{r['left or right breast']}_{r['image view']}_{r['abnormality id']}",
+            roi_id = f"{r['patient_id']}_{r['left or right breast']}_{r['image view']}_{r['abnormality id']}"
+            rng = mass_rng(pipeline.get("boxes", "tight"), box_seed, roi_id)
+            roi, label, box = mass_to_roi(img, msk, box_rng=rng, **pipeline)
+            meta = {"roi_id": roi_id,
                     "patient": r["patient_id"], "laterality": "R" if right else "L", "view": r["image view"],
                     "box": list(box), "mirrored": bool(right and mirror_right),
                     "source": str(full_path.relative_to(root)),

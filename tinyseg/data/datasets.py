@@ -24,17 +24,18 @@ import numpy as np
 from .._version import __version__
 from ..config import CHOICES, check_choice
 from ..errors import UserError
-from .canvases import npz_samples, phantom_samples
+from .canvases import check_npz_drawn, npz_samples, phantom_samples
 from .cbis import load_cbis
 from .errors import WarningCounter
-from .folder import load_folder
+from .folder import DRAWN_WHOLE, load_folder
 from .inbreast import load_inbreast
 from .phantom import GENERATOR_VERSION, PRESETS
 
 CACHE_FORMAT = 1  # bump when the cached arrays or the pipeline change
 VALID_SPECS = ("phantom", "phantom:inbreast", "phantom:ddsm_bcrp", "inbreast:PATH", "cbis:PATH", "folder:PATH",
                "npz:PATH")
-PIPELINE_DEFAULTS = {"crop_scale": 1.0, "label_resize": "bicubic", "clahe_hist_range": "data", "gt_dilate_px": 0}
+PIPELINE_DEFAULTS = {"boxes": "tight", "crop_scale": 1.0, "label_resize": "bicubic", "clahe_hist_range": "data",
+                     "gt_dilate_px": 0}
 SOURCE_OPTIONS = {"phantom": {"difficulty", "preset_overrides"}, "inbreast": {"split_order", "n_train",
                   "mirror_right", "raster"}, "cbis": {"mirror_right"}, "folder": {"roi"}, "npz": set()}
 
@@ -108,12 +109,23 @@ def _build(source: str, arg: str, data_seed: int, opts: dict, warn: WarningCount
     if source == "phantom":
         return phantom_samples(arg, data_seed, warn=warn, **extra, **pipeline), PRESETS[arg].kind
     if source == "npz":
-        return npz_samples(arg, warn, **pipeline)
+        return npz_samples(arg, warn, box_seed=data_seed, **pipeline)
     if source == "inbreast":
-        return load_inbreast(arg, warn=warn, **extra, **pipeline), "inbreast"
+        return load_inbreast(arg, warn=warn, box_seed=data_seed, **extra, **pipeline), "inbreast"
     if source == "cbis":
-        return load_cbis(arg, warn=warn, **extra, **pipeline), "ddsm"
-    return load_folder(arg, warn=warn, **extra, **pipeline), "inbreast"
+        return load_cbis(arg, warn=warn, box_seed=data_seed, **extra, **pipeline), "ddsm"
+    return load_folder(arg, warn=warn, box_seed=data_seed, **extra, **pipeline), "inbreast"
+
+
+def _check_drawn(source: str, arg: str, opts: dict) -> None:
+    """Refuse drawn boxes where they cannot be drawn, before anything is built."""
+    if opts["crop_scale"] != 1.0:
+        raise UserError(f"crop_scale={opts['crop_scale']} scales the tight box; drawn boxes choose their own margin. "
+                        f"Use crop_scale=1.0 with boxes='drawn', or boxes='tight'.")
+    if source == "folder" and opts.get("roi", "box") == "whole":
+        raise UserError(DRAWN_WHOLE)
+    if source == "npz":
+        check_npz_drawn(arg)
 
 
 def _jsonable(x: object) -> object:
@@ -162,7 +174,9 @@ def load_dataset(spec: str = "phantom", data_seed: int = 0, val_frac: float = 0.
             the validation split (rounded half up; 0 = no validation split). Ignored when the
             source names its own `val` rows.
         cache: read/write the built dataset under `cache_dir()`.
-        **options (Any): pipeline options `crop_scale` (1.0), `label_resize` ("bicubic"),
+        **options (Any): pipeline options `boxes` ("tight": the mass's bounding box, the paper's
+            protocol; "drawn": a box drawn around the mass, see `tinyseg.data.boxes`; drawn boxes
+            are seeded by `data_seed`), `crop_scale` (1.0), `label_resize` ("bicubic"),
             `clahe_hist_range` ("data"), `gt_dilate_px` (0), and per source: phantom
             `difficulty`, `preset_overrides`; inbreast `split_order`, `n_train`, `mirror_right`,
             `raster`; cbis `mirror_right`; folder `roi`.
@@ -171,7 +185,7 @@ def load_dataset(spec: str = "phantom", data_seed: int = 0, val_frac: float = 0.
         a `Dataset`.
 
     Raises:
-        UserError: unknown spec or option, bad val_frac.
+        UserError: unknown spec or option, bad val_frac, drawn boxes on a source without mass outlines.
         FileNotFoundError: missing path.
     """
     source, arg = parse_spec(spec)
@@ -185,8 +199,13 @@ def load_dataset(spec: str = "phantom", data_seed: int = 0, val_frac: float = 0.
     if not 0 <= val_frac < 1:
         raise UserError(f"val_frac must be in [0, 1), got {val_frac}")
     opts = {**PIPELINE_DEFAULTS, **options}
+    drawn = opts["boxes"] == "drawn"
+    if drawn:
+        _check_drawn(source, arg, opts)
+    # Everything that changes the arrays is in the key: versions, source, every option, the seed
+    # where it matters (synthetic data, drawn boxes) and the source files' names, sizes and times.
     key = json.dumps({"format": CACHE_FORMAT, "version": __version__, "generator": GENERATOR_VERSION,
-                      "source": source, "arg": arg, "seed": int(data_seed) if source == "phantom" else None,
+                      "source": source, "arg": arg, "seed": int(data_seed) if source == "phantom" or drawn else None,
                       "options": opts, "files": _signature(arg) if source != "phantom" else None},
                      sort_keys=True, default=str)
     name = f"{source}:{arg}" if source == "phantom" else f"{source}:{Path(arg).name}"

@@ -17,11 +17,15 @@ import io
 from pathlib import Path
 
 from ..config import check_choice
+from ..errors import UserError
+from .boxes import mass_rng
 from .errors import DataFormatError, WarningCounter
 from .image_io import read_array
 from .preprocess import mass_to_roi
 
 SPLITS = ("train", "val", "test")
+DRAWN_WHOLE = ("boxes='drawn' needs each mass's outline to draw a box around it, but roi='whole' takes every "
+               "image as an ROI already cut; use boxes='tight' (--boxes tight), or roi='box' with full images")
 
 
 def parse_split_csv(text: str, source: str = "split.csv") -> list[tuple[str, str]]:
@@ -62,13 +66,15 @@ def _find(folder: Path, stem: str) -> Path | None:
     return None
 
 
-def load_folder(path: str | Path, *, roi: str = "box", warn: WarningCounter | None = None, **pipeline) -> list[dict]:
+def load_folder(path: str | Path, *, roi: str = "box", warn: WarningCounter | None = None, box_seed: int = 0,
+                **pipeline) -> list[dict]:
     """Load `images/`, `masks/` and `split.csv` (see the module docstring).
 
     Args:
         path: the folder.
         roi: `"box"` (crop the mask's bounding box × crop_scale; default) or `"whole"`.
         warn: counter for skipped images (empty masks).
+        box_seed: seeds the drawn boxes (with `boxes="drawn"`; only with `roi="box"`), one stream per name.
         **pipeline (Any): `mass_to_roi` options.
 
     Returns:
@@ -81,6 +87,8 @@ def load_folder(path: str | Path, *, roi: str = "box", warn: WarningCounter | No
             raise FileNotFoundError(f"{root}: missing {need}; folder:PATH needs images/, masks/ and split.csv "
                                     f"(header 'name,split')")
     check_choice("roi", roi)
+    if roi == "whole" and pipeline.get("boxes", "tight") == "drawn":
+        raise UserError(DRAWN_WHOLE)
     samples = []
     for stem, split in parse_split_csv((root / "split.csv").read_text(errors="replace"), str(root / "split.csv")):
         ip, mp = _find(root / "images", stem), _find(root / "masks", stem)
@@ -96,8 +104,9 @@ def load_folder(path: str | Path, *, roi: str = "box", warn: WarningCounter | No
             continue
         mask = mask > top / 2
         box = (0, 0, image.shape[1] - 1, image.shape[0] - 1) if roi == "whole" else None
-        x, y, b = mass_to_roi(image, mask, box=box, **({k: v for k, v in pipeline.items() if k != "crop_scale"}
-                                                      if roi == "whole" else pipeline))
+        x, y, b = mass_to_roi(image, mask, box=box, box_rng=mass_rng(pipeline.get("boxes", "tight"), box_seed, stem),
+                              **({k: v for k, v in pipeline.items() if k != "crop_scale"} if roi == "whole"
+                                 else pipeline))
         samples.append({"image": x, "label": y, "split": split,
                         "meta": {"roi_id": stem, "source": ip.name, "box": list(b)}})
     if not any(s["split"] == "train" for s in samples):

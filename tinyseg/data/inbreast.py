@@ -18,6 +18,7 @@ import numpy as np
 
 from ..config import check_choice
 from ..errors import UserError
+from .boxes import mass_rng
 from .errors import DataFormatError, WarningCounter, csv_records
 from .image_io import read_dicom
 from .preprocess import mass_to_roi
@@ -126,8 +127,11 @@ def image_mass_masks(pixels: np.ndarray, polygons: list[np.ndarray], right: bool
 
 def image_mass_rois(pixels: np.ndarray, polygons: list[np.ndarray], right: bool, *, mirror_right: bool = True,
                     raster: str = "outline_fill", warn: WarningCounter | None = None, source: str = "",
+                    roi_ids: list | None = None, box_seed: int = 0,
                     **pipeline) -> list[tuple[np.ndarray, np.ndarray, tuple] | None]:
     """The ROIs of one image's masses; shared by the file loader and the in-memory generator.
+
+    With `boxes="drawn"` in `pipeline`, mass k's box is drawn from `box_rng(box_seed, roi_ids[k])`.
 
     Returns:
         per polygon, (roi (1, 40, 40) float32, label (40, 40) int64, crop box), or None for a
@@ -135,7 +139,10 @@ def image_mass_rois(pixels: np.ndarray, polygons: list[np.ndarray], right: bool,
     """
     pixels, masks = image_mass_masks(pixels, polygons, right, mirror_right=mirror_right, raster=raster, warn=warn,
                                      source=source)
-    return [None if m is None else mass_to_roi(pixels, m, **pipeline) for m in masks]
+    ids = roi_ids if roi_ids is not None else list(range(1, len(masks) + 1))
+    boxes = pipeline.get("boxes", "tight")
+    return [None if m is None else mass_to_roi(pixels, m, box_rng=mass_rng(boxes, box_seed, key), **pipeline)
+            for m, key in zip(masks, ids)]
 
 
 def _find_root(path: Path) -> Path:
@@ -151,7 +158,7 @@ def _find_root(path: Path) -> Path:
 
 def load_inbreast(path: str | Path, *, split_order: str = "file_id", n_train: int | None = None,
                   mirror_right: bool = True, raster: str = "outline_fill", warn: WarningCounter | None = None,
-                  **pipeline) -> list[dict]:
+                  box_seed: int = 0, **pipeline) -> list[dict]:
     """Load one ROI per INbreast mass.
 
     Args:
@@ -161,7 +168,9 @@ def load_inbreast(path: str | Path, *, split_order: str = "file_id", n_train: in
         mirror_right: flip right breasts left↔right, as the authors do.
         raster: polygon rule, `"outline_fill"` (authors') or `"even_odd"`.
         warn: counter for repaired or skipped masses.
-        **pipeline (Any): `mass_to_roi` options (crop_scale, label_resize, clahe_hist_range, gt_dilate_px).
+        box_seed: seeds the drawn boxes (with `boxes="drawn"`), one stream per ROI id.
+        **pipeline (Any): `mass_to_roi` options (boxes, crop_scale, label_resize, clahe_hist_range,
+            gt_dilate_px).
 
     Returns:
         list of samples `{"image", "label", "split", "meta"}` in split order. A patient whose masses
@@ -202,7 +211,8 @@ def load_inbreast(path: str | Path, *, split_order: str = "file_id", n_train: in
         parts = dicoms[0].stem.split("_")
         right = "_R_" in dicoms[0].name
         rois = image_mass_rois(pixels, polygons, right, mirror_right=mirror_right, raster=raster, warn=warn,
-                               source=source, **pipeline)
+                               source=source, roi_ids=[int(file_id) * 10 + k for k in range(1, len(polygons) + 1)],
+                               box_seed=box_seed, **pipeline)
         for k, item in enumerate(rois, start=1):
             if item is None:
                 continue

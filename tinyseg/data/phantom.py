@@ -42,7 +42,10 @@ class Preset:
     beta: tuple = (2.5, 3.5)  # power-law exponent of the parenchyma spectrum
     noise: tuple = (0.05, 0.15)  # quantum noise std at the 40-px scale, in background std
     jitter: tuple = (0.5, 1.0)  # annotation vertex jitter std, canvas pixels
-    canvas: int = 192  # ROI-mode canvas side in pixels
+    canvas: int = 192  # ROI-mode canvas side in pixels (tight boxes)
+    # Canvas side for drawn boxes: a box up to 1.8× the mass box, anywhere around a mass up to ~165 px
+    # wide near the centre, must fit without being shifted or clipped (192 px fails for about a third).
+    drawn_canvas: int = 448
     radius: tuple = (30.0, 50.0)  # RMS mass radius in canvas pixels
 
     @property

@@ -1,6 +1,6 @@
 """The paper's preprocessing chain, one function per step.  [ZX18 §4]
 
-    mass mask -> extract_roi (bounding box × crop_scale, shifted inside the image)
+    mass mask -> extract_roi (bounding box × crop_scale, or a drawn box; shifted inside the image)
               -> resize_roi (bicubic + antialias to 40×40; label thresholded at 0.5)
               -> enhance (CLAHE -> weight -> 64-level equalisation -> square -> min-max)
               -> flip4 (×4, training only) -> fit_normalization / normalize (per pixel)
@@ -16,6 +16,7 @@ import numpy as np
 
 from ..config import check_choice
 from ..errors import UserError
+from .boxes import draw_box
 from .enhance import enhance
 from .image_io import read_image
 from .raster import round_half_away
@@ -111,7 +112,8 @@ def resize_roi(roi: np.ndarray, roi_mask: np.ndarray | None = None, size: int = 
 
 
 def mass_to_roi(image: np.ndarray, mask: np.ndarray, *, crop_scale: float = 1.0, box: Box | None = None,
-                label_resize: str = "bicubic", clahe_hist_range: str = "data", gt_dilate_px: int = 0,
+                boxes: str = "tight", box_rng: np.random.Generator | None = None, label_resize: str = "bicubic",
+                clahe_hist_range: str = "data", gt_dilate_px: int = 0,
                 size: int = ROI_SIZE) -> tuple[np.ndarray, np.ndarray, Box]:
     """The whole per-mass pipeline, shared by the generator and every loader.
 
@@ -120,6 +122,9 @@ def mass_to_roi(image: np.ndarray, mask: np.ndarray, *, crop_scale: float = 1.0,
         mask: (H, W) filled mass mask.
         crop_scale: scale of the crop box about its centre (see `extract_roi`).
         box: optional outline box to crop instead of the mask's own bounding box (see `extract_roi`).
+        boxes: `"tight"` (crop the mass box × `crop_scale`, the paper's protocol) or `"drawn"` (a
+            box around it as a person or a detector draws it; see `tinyseg.data.boxes`).
+        box_rng: the mass's random stream for `"drawn"` (`boxes.box_rng(data_seed, roi_id)`).
         label_resize: how the label is resized to 40×40 (see `resize_roi`).
         clahe_hist_range: the CLAHE histogram range (see `enhance`).
         gt_dilate_px: dilate the mask by a disk of this radius first (the authors' "dil" data).
@@ -137,6 +142,14 @@ def mass_to_roi(image: np.ndarray, mask: np.ndarray, *, crop_scale: float = 1.0,
         mask = mask.astype(bool).copy()
         mask[ys, xs] = ndimage.binary_dilation(mask[ys, xs], disk)
         box = None
+    check_choice("boxes", boxes)
+    if boxes == "drawn":
+        if box_rng is None:
+            raise UserError("boxes='drawn' needs box_rng, the mass's stream: tinyseg.data.boxes.box_rng(seed, roi_id)")
+        if crop_scale != 1.0:
+            raise UserError(f"crop_scale={crop_scale} scales the tight box; drawn boxes choose their own margin. "
+                            f"Use crop_scale=1.0 with boxes='drawn', or boxes='tight'.")
+        box = draw_box(box if box is not None else mask_box(mask), mask.shape, box_rng)
     roi, roi_mask, b = extract_roi(image, mask, crop_scale, box)
     img40, lab40 = resize_roi(roi, roi_mask, size, label_resize)
     return enhance(img40, clahe_hist_range)[None], lab40, b

@@ -149,10 +149,13 @@ def write_cbis(mammograms: list[SyntheticMammogram], out: str | os.PathLike, n_t
     return out
 
 
-def write_npz(rois: list[PhantomROI], path: str | os.PathLike, preset: Preset, data_seed: int) -> Path:
+def write_npz(rois: list[PhantomROI], path: str | os.PathLike, preset: Preset, data_seed: int,
+              boxes: str = "tight") -> Path:
     """Write ROI canvases for `npz:PATH`: images (n, S, S) uint16, masks (n, S, S) uint8, split, meta.
 
     The loader runs the same preprocessing as `phantom`, so the ROIs equal the in-memory ones.
+    `boxes` records which protocol the canvases were generated for: `npz:` reads drawn boxes only
+    from canvases written for them (`preset.drawn_canvas`).
     """
     path = Path(path)
     if path.suffix != ".npz":
@@ -163,6 +166,7 @@ def write_npz(rois: list[PhantomROI], path: str | os.PathLike, preset: Preset, d
     np.savez_compressed(buf, images=np.stack([r.image for r in rois]),
                         masks=np.stack([r.mask for r in rois]).astype(np.uint8), split=split,
                         preset=np.array(preset.name), kind=np.array(preset.kind), data_seed=np.array(data_seed),
-                        format=np.array(NPZ_FORMAT), meta=np.array(json.dumps([r.meta for r in rois])))
+                        format=np.array(NPZ_FORMAT), meta=np.array(json.dumps([r.meta for r in rois])),
+                        boxes=np.array(boxes))
     atomic_write_bytes(path, buf.getvalue())
     return path
