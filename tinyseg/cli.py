@@ -15,7 +15,7 @@ from typing import Sequence
 from ._version import __version__
 from .errors import UserError
 
-COMMANDS = ("train", "evaluate", "segment", "table2", "phantom")  # modules of tinyseg.commands
+COMMANDS = ("train", "evaluate", "segment", "table2", "study", "phantom")  # modules of tinyseg.commands
 
 # The errors a user can fix; their messages say how. FileNotFoundError: a path that does not
 # exist; FileExistsError: a run directory that already holds a run.

@@ -1,0 +1,210 @@
+r"""Studies of what one component buys, beyond Table 2.
+
+**What the CRF buys** (`run_crf_study`, lesson 03). A CRF acts on the unaries it is given, so the
+study holds the unaries fixed and varies only their quality: for each box protocol and seed it
+trains one FCN for each epoch budget of a grid (1, 3, 10, 30 by default; a fixed budget on the
+training and validation masses together, the last epoch kept, so that a budget means the same
+thing for every seed) and an FCN-CRF for the largest budget. Each FCN's test unaries then go
+through the mean-field CRF at inference (`n_iter_eval` iterations, the dense graph) twice, with
+the default weights and with the weights the FCN-CRF learned, and the three predictions are
+scored: pooled Dice, and trimap accuracy at w = 1 and 3 (the band along the true boundary, where
+a CRF can move labels). Per condition it reports the mean ± sd over seeds, the difference
+CRF − FCN in pooled-Dice points with a 95 % bootstrap CI over test images (the same resample
+for every seed), and an image-level Wilcoxon test on per-image Dice averaged over seeds.
+
+Runs are written to ``OUT/runs/<protocol>/<name>_s<seed>/`` and skipped when finished, as
+`tinyseg.experiments.run_table2` does (same workers, same bit-identity at one thread per job).
+
+See: lessons/03_crf.py, docs/results.md ("What the CRF buys"), tests/test_studies.py.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import metrics
+from .autodiff import Tensor, no_grad
+from .config import TrainConfig, check_choice
+from .errors import OptionError
+from .experiments import _train_in_workers, _train_one, fast_subset, merge_validation
+from .functions import crf_default_weights, mean_field_crf
+from .runs import load_run
+from .utils import atomic_write_text
+
+CRF_EPOCHS = (1, 3, 10, 30)
+CRF_CONDITIONS = ("fcn", "crf_default", "crf_learned")
+
+
+def _crf_runs(base: TrainConfig, epochs_grid: Sequence[int], seeds: int, root: Path) -> list[tuple[TrainConfig, Path]]:
+    """(config, run dir) of every FCN budget and the FCN-CRF, per seed."""
+    runs = []
+    for s in range(seeds):
+        for e in epochs_grid:
+            runs.append((replace(base, variant="fcn", epochs=e, seed=s), root / f"fcn_e{e}_s{s}"))
+        runs.append((replace(base, variant="fcn_crf", epochs=max(epochs_grid), seed=s), root / f"fcn_crf_s{s}"))
+    return runs
+
+
+def _with_crf(run: Any, images: np.ndarray, weights: np.ndarray | None, n_iter: int, graph: str,
+              batch: int = 29) -> np.ndarray:
+    """Test labels of `run`'s FCN, with the mean-field CRF applied to its unaries when `weights`."""
+    model = run.model
+    model.eval()
+    x = run.normalize(images)
+    out = []
+    with no_grad():
+        for i in range(0, len(x), batch):
+            xb = Tensor(x[i:i + batch])
+            z = model.fcn(xb)  # the FCN's logits (with its position prior): the unaries
+            if weights is not None:
+                z = mean_field_crf(z, xb, weights.astype(z.dtype), n_iter=n_iter, graph=graph)
+            out.append(np.argmax(z.data, axis=1))
+    return np.concatenate(out).astype(np.int64)
+
+
+def _bootstrap_difference(a: list[np.ndarray], b: list[np.ndarray], target: np.ndarray, n_boot: int = 1000,
+                          seed: int = 0) -> tuple[float, float]:
+    """95 % percentile CI over test images of the seed-mean pooled Dice of b minus that of a."""
+    rng = np.random.default_rng(seed)
+
+    def counts(preds: list[np.ndarray]) -> np.ndarray:  # (seeds, 3, n): TP, FP, FN per image
+        return np.array([[c.tp, c.fp, c.fn] for c in (metrics.confusion(p, target, per_image=True) for p in preds)])
+
+    ca, cb = counts(a), counts(b)
+    n = target.shape[0]
+    diffs = np.empty(n_boot)
+    for k in range(n_boot):
+        idx = rng.integers(0, n, n)
+        da, db = ca[:, :, idx].sum(-1), cb[:, :, idx].sum(-1)  # (seeds, 3)
+        dice = [2 * d[:, 0] / np.maximum(2 * d[:, 0] + d[:, 1] + d[:, 2], 1) for d in (da, db)]
+        diffs[k] = np.mean(dice[1] - dice[0])
+    lo, hi = np.percentile(diffs, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def _score_condition(preds: list[np.ndarray], target: np.ndarray) -> dict[str, Any]:
+    pooled = [metrics.dice_pooled(p, target) for p in preds]
+    tri = np.array([metrics.trimap_accuracy(p, target, widths=(1, 3)) for p in preds])  # (seeds, 2)
+    return {"dice_pooled_seeds": pooled, "dice_pooled_mean": float(np.mean(pooled)),
+            "dice_pooled_std": float(np.std(pooled)), "trimap_w1_mean": float(tri[:, 0].mean()),
+            "trimap_w3_mean": float(tri[:, 1].mean()), "trimap_w1_seeds": tri[:, 0].tolist(),
+            "trimap_w3_seeds": tri[:, 1].tolist()}
+
+
+def run_crf_study(data: str = "phantom", protocols: Sequence[str] = ("tight", "drawn"), seeds: int = 3,
+                  epochs_grid: Sequence[int] = CRF_EPOCHS, out: str | Path = "results/crf_study", fast: bool = False,
+                  data_seed: int = 0, jobs: int = 1, threads_per_job: int | None = None, quiet: bool = False,
+                  n_iter_eval: int = 10, crf_graph: str = "dense") -> dict[str, Any]:
+    """What the CRF buys as the FCN's quality varies; writes ``crf_study.json`` and ``crf_study.md``.
+
+    Args:
+        data: data spec (synthetic presets, or real data with mass outlines for drawn boxes).
+        protocols: box protocols to run, ``"tight"`` and/or ``"drawn"``.
+        seeds: seeds 0..K−1 per protocol.
+        epochs_grid: the FCN budgets; the FCN-CRF trains for the largest.
+        out: output folder (``runs/`` inside; an interrupted study resumes).
+        fast: 16 training masses, budgets capped at 2 epochs, 3 CRF iterations (a smoke test).
+        data_seed: data (and drawn boxes) seed.
+        jobs: runs trained at once, each in its own process.
+        threads_per_job: BLAS threads per worker (default cores // jobs).
+        quiet: no progress output.
+        n_iter_eval: mean-field iterations at inference.
+        crf_graph: ``"dense"`` (the paper) or ``"grid4"``.
+    Returns:
+        The study as written to ``crf_study.json``.
+    """
+    from .data import load_dataset
+
+    if seeds < 1 or not epochs_grid or min(epochs_grid) < 1:
+        raise OptionError(f"--seeds and every budget must be at least 1, got {seeds} and {list(epochs_grid)}.")
+    for p in protocols:
+        check_choice("boxes", p)
+    check_choice("crf_graph", crf_graph)
+    if fast:
+        epochs_grid, n_iter_eval = sorted({min(e, 2) for e in epochs_grid}), 3
+    epochs_grid = sorted(set(int(e) for e in epochs_grid))
+    out = Path(out)
+    study: dict[str, Any] = {"data": data, "protocols": {}, "command": {
+        "data": data, "protocols": list(protocols), "seeds": seeds, "epochs_grid": epochs_grid, "fast": fast,
+        "data_seed": data_seed, "n_iter_eval": n_iter_eval, "crf_graph": crf_graph}}
+    for protocol in protocols:
+        dataset = load_dataset(data, data_seed=data_seed, boxes=protocol)
+        dataset = merge_validation(fast_subset(dataset) if fast else dataset)  # fixed budgets, no selection
+        base = replace(TrainConfig(), data=data, data_seed=data_seed, boxes=protocol, val_frac=0.0,
+                       crf_graph=crf_graph, n_iter=2 if fast else TrainConfig.n_iter, n_iter_eval=n_iter_eval)
+        root = out / "runs" / protocol
+        todo = [(c, d) for c, d in _crf_runs(base, epochs_grid, seeds, root) if not (d / "metrics.json").exists()]
+        if jobs == 1 and threads_per_job is None:
+            for k, (config, run_dir) in enumerate(todo, start=1):
+                _train_one(config, run_dir, dataset, quiet, f"{protocol}/{run_dir.name} [{k}/{len(todo)}]")
+        else:
+            _train_in_workers(todo, dataset, jobs, threads_per_job, quiet)
+        study["protocols"][protocol] = _crf_scores(root, dataset, epochs_grid, seeds, n_iter_eval, crf_graph)
+    atomic_write_text(out / "crf_study.json", json.dumps(study, indent=2))
+    atomic_write_text(out / "crf_study.md", render_crf_study(study))
+    return study
+
+
+def _crf_scores(root: Path, dataset: Any, epochs_grid: Sequence[int], seeds: int, n_iter: int,
+                graph: str) -> dict[str, Any]:
+    """Every FCN budget × condition, scored on the test split."""
+    images, target = dataset.test.images, np.asarray(dataset.test.labels)
+    learned = [load_run(root / f"fcn_crf_s{s}").model.crf.weights.data.astype(np.float64) for s in range(seeds)]
+    rows: dict[str, Any] = {}
+    for e in epochs_grid:
+        runs = [load_run(root / f"fcn_e{e}_s{s}") for s in range(seeds)]
+        preds = {"fcn": [_with_crf(r, images, None, n_iter, graph) for r in runs],
+                 "crf_default": [_with_crf(r, images, crf_default_weights(graph), n_iter, graph) for r in runs],
+                 "crf_learned": [_with_crf(r, images, w, n_iter, graph) for r, w in zip(runs, learned)]}
+        row = {c: _score_condition(p, target) for c, p in preds.items()}
+        dice_fcn = np.mean([metrics.dice_per_image(p, target) for p in preds["fcn"]], axis=0)
+        for c in CRF_CONDITIONS[1:]:
+            test = metrics.paired_image_test(dice_fcn, np.mean([metrics.dice_per_image(p, target)
+                                                                for p in preds[c]], axis=0))
+            row[c]["vs_fcn"] = {
+                "dice_pooled_difference": row[c]["dice_pooled_mean"] - row["fcn"]["dice_pooled_mean"],
+                "dice_pooled_difference_ci95": _bootstrap_difference(preds["fcn"], preds[c], target),
+                "trimap_w1_difference": row[c]["trimap_w1_mean"] - row["fcn"]["trimap_w1_mean"],
+                "trimap_w3_difference": row[c]["trimap_w3_mean"] - row["fcn"]["trimap_w3_mean"],
+                "paired_mean_dice_difference": test.mean_difference, "paired_p_wilcoxon": test.p_wilcoxon,
+                "paired_p_sign": test.p_sign}
+        rows[str(e)] = row
+    joint = [json.loads((root / f"fcn_crf_s{s}" / "metrics.json").read_text())["test"]["dice_pooled"]
+             for s in range(seeds)]  # the FCN-CRF trained end to end, for comparison
+    return {"n_test": int(len(target)), "budgets": rows, "learned_weights": [w.tolist() for w in learned],
+            "fcn_crf_joint_dice_pooled_seeds": joint}
+
+
+def _p(p: float) -> str:
+    return "n/a" if p != p else (f"{p:.1e}" if p < 1e-3 else f"{p:.3f}")
+
+
+def render_crf_study(study: dict[str, Any]) -> str:
+    """The study as Markdown: one table per box protocol, one row per FCN budget."""
+    c = study["command"]
+    lines = [f"# What the CRF buys, on `{study['data']}`", "",
+             f"{c['seeds']} seed(s); FCNs trained for a fixed budget of {', '.join(map(str, c['epochs_grid']))} "
+             f"epoch(s); the mean-field CRF ({c['crf_graph']}, {c['n_iter_eval']} iterations) applied to each FCN's "
+             "test unaries with its default weights and with the weights an FCN-CRF learned. Δ is CRF − FCN in "
+             "points of pooled Dice (mean over seeds; 95 % bootstrap CI over test images); p is the Wilcoxon "
+             "test on per-image Dice averaged over seeds. Trimap accuracy in the band of width w around the "
+             "true boundary.", ""]
+    for protocol, res in study["protocols"].items():
+        lines += [f"## {protocol} boxes ({res['n_test']} test ROIs)", "",
+                  "| FCN epochs | FCN Dice (%) | + CRF, default w: Δ Dice [95 % CI], p | trimap w=1 / w=3 Δ "
+                  "| + CRF, learned w: Δ Dice [95 % CI], p | trimap w=1 / w=3 Δ |", "|---|---|---|---|---|---|"]
+        for e, row in res["budgets"].items():
+            cells = [e, f"{100 * row['fcn']['dice_pooled_mean']:.2f} ± {100 * row['fcn']['dice_pooled_std']:.2f}"]
+            for cond in CRF_CONDITIONS[1:]:
+                v = row[cond]["vs_fcn"]
+                lo, hi = v["dice_pooled_difference_ci95"]
+                cells.append(f"{100 * v['dice_pooled_difference']:+.2f} [{100 * lo:+.2f}, {100 * hi:+.2f}], "
+                             f"{_p(v['paired_p_wilcoxon'])}")
+                cells.append(f"{100 * v['trimap_w1_difference']:+.2f} / {100 * v['trimap_w3_difference']:+.2f}")
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
