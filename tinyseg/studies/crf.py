@@ -1,6 +1,4 @@
-r"""Studies of what one component buys, beyond Table 2.
-
-**What the CRF buys** (`run_crf_study`, lesson 03). A CRF acts on the unaries it is given, so the
+r"""**What the CRF buys** (`run_crf_study`, lesson 03). A CRF acts on the unaries it is given, so the
 study holds the unaries fixed and varies only their quality: for each box protocol and seed it
 trains one FCN for each epoch budget of a grid (1, 3, 10, 30 by default; a fixed budget on the
 training and validation masses together, the last epoch kept, so that a budget means the same
@@ -15,7 +13,7 @@ for every seed), and an image-level Wilcoxon test on per-image Dice averaged ove
 Runs are written to ``OUT/runs/<protocol>/<name>_s<seed>/`` and skipped when finished, as
 `tinyseg.experiments.run_table2` does (same workers, same bit-identity at one thread per job).
 
-See: lessons/03_crf.py, docs/results.md ("What the CRF buys"), tests/test_studies.py.
+See: lessons/03_crf.py, docs/results.md ("What each component buys"), tests/test_studies.py.
 """
 from __future__ import annotations
 
@@ -26,14 +24,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from . import metrics
-from .autodiff import Tensor, no_grad
-from .config import TrainConfig, check_choice
-from .errors import OptionError
-from .experiments import _train_in_workers, _train_one, fast_subset, merge_validation
-from .functions import crf_default_weights, mean_field_crf
-from .runs import load_run
-from .utils import atomic_write_text
+from ..autodiff import Tensor, no_grad
+from ..config import TrainConfig, check_choice
+from ..errors import OptionError
+from ..experiments import fast_subset, merge_validation
+from ..functions import crf_default_weights, mean_field_crf
+from ..runs import load_run
+from ..utils import atomic_write_text
+from ._common import fmt_p, paired_comparison, score_condition, train_runs
 
 CRF_EPOCHS = (1, 3, 10, 30)
 CRF_CONDITIONS = ("fcn", "crf_default", "crf_learned")
@@ -66,35 +64,6 @@ def _with_crf(run: Any, images: np.ndarray, weights: np.ndarray | None, n_iter: 
     return np.concatenate(out).astype(np.int64)
 
 
-def _bootstrap_difference(a: list[np.ndarray], b: list[np.ndarray], target: np.ndarray, n_boot: int = 1000,
-                          seed: int = 0) -> tuple[float, float]:
-    """95 % percentile CI over test images of the seed-mean pooled Dice of b minus that of a."""
-    rng = np.random.default_rng(seed)
-
-    def counts(preds: list[np.ndarray]) -> np.ndarray:  # (seeds, 3, n): TP, FP, FN per image
-        return np.array([[c.tp, c.fp, c.fn] for c in (metrics.confusion(p, target, per_image=True) for p in preds)])
-
-    ca, cb = counts(a), counts(b)
-    n = target.shape[0]
-    diffs = np.empty(n_boot)
-    for k in range(n_boot):
-        idx = rng.integers(0, n, n)
-        da, db = ca[:, :, idx].sum(-1), cb[:, :, idx].sum(-1)  # (seeds, 3)
-        dice = [2 * d[:, 0] / np.maximum(2 * d[:, 0] + d[:, 1] + d[:, 2], 1) for d in (da, db)]
-        diffs[k] = np.mean(dice[1] - dice[0])
-    lo, hi = np.percentile(diffs, [2.5, 97.5])
-    return float(lo), float(hi)
-
-
-def _score_condition(preds: list[np.ndarray], target: np.ndarray) -> dict[str, Any]:
-    pooled = [metrics.dice_pooled(p, target) for p in preds]
-    tri = np.array([metrics.trimap_accuracy(p, target, widths=(1, 3)) for p in preds])  # (seeds, 2)
-    return {"dice_pooled_seeds": pooled, "dice_pooled_mean": float(np.mean(pooled)),
-            "dice_pooled_std": float(np.std(pooled)), "trimap_w1_mean": float(tri[:, 0].mean()),
-            "trimap_w3_mean": float(tri[:, 1].mean()), "trimap_w1_seeds": tri[:, 0].tolist(),
-            "trimap_w3_seeds": tri[:, 1].tolist()}
-
-
 def run_crf_study(data: str = "phantom", protocols: Sequence[str] = ("tight", "drawn"), seeds: int = 3,
                   epochs_grid: Sequence[int] = CRF_EPOCHS, out: str | Path = "results/crf_study", fast: bool = False,
                   data_seed: int = 0, jobs: int = 1, threads_per_job: int | None = None, quiet: bool = False,
@@ -117,7 +86,7 @@ def run_crf_study(data: str = "phantom", protocols: Sequence[str] = ("tight", "d
     Returns:
         The study as written to ``crf_study.json``.
     """
-    from .data import load_dataset
+    from ..data import load_dataset
 
     if seeds < 1 or not epochs_grid or min(epochs_grid) < 1:
         raise OptionError(f"--seeds and every budget must be at least 1, got {seeds} and {list(epochs_grid)}.")
@@ -137,12 +106,7 @@ def run_crf_study(data: str = "phantom", protocols: Sequence[str] = ("tight", "d
         base = replace(TrainConfig(), data=data, data_seed=data_seed, boxes=protocol, val_frac=0.0,
                        crf_graph=crf_graph, n_iter=2 if fast else TrainConfig.n_iter, n_iter_eval=n_iter_eval)
         root = out / "runs" / protocol
-        todo = [(c, d) for c, d in _crf_runs(base, epochs_grid, seeds, root) if not (d / "metrics.json").exists()]
-        if jobs == 1 and threads_per_job is None:
-            for k, (config, run_dir) in enumerate(todo, start=1):
-                _train_one(config, run_dir, dataset, quiet, f"{protocol}/{run_dir.name} [{k}/{len(todo)}]")
-        else:
-            _train_in_workers(todo, dataset, jobs, threads_per_job, quiet)
+        train_runs(_crf_runs(base, epochs_grid, seeds, root), dataset, jobs, threads_per_job, quiet, protocol)
         study["protocols"][protocol] = _crf_scores(root, dataset, epochs_grid, seeds, n_iter_eval, crf_graph)
     atomic_write_text(out / "crf_study.json", json.dumps(study, indent=2))
     atomic_write_text(out / "crf_study.md", render_crf_study(study))
@@ -160,27 +124,14 @@ def _crf_scores(root: Path, dataset: Any, epochs_grid: Sequence[int], seeds: int
         preds = {"fcn": [_with_crf(r, images, None, n_iter, graph) for r in runs],
                  "crf_default": [_with_crf(r, images, crf_default_weights(graph), n_iter, graph) for r in runs],
                  "crf_learned": [_with_crf(r, images, w, n_iter, graph) for r, w in zip(runs, learned)]}
-        row = {c: _score_condition(p, target) for c, p in preds.items()}
-        dice_fcn = np.mean([metrics.dice_per_image(p, target) for p in preds["fcn"]], axis=0)
+        row = {c: score_condition(p, target) for c, p in preds.items()}
         for c in CRF_CONDITIONS[1:]:
-            test = metrics.paired_image_test(dice_fcn, np.mean([metrics.dice_per_image(p, target)
-                                                                for p in preds[c]], axis=0))
-            row[c]["vs_fcn"] = {
-                "dice_pooled_difference": row[c]["dice_pooled_mean"] - row["fcn"]["dice_pooled_mean"],
-                "dice_pooled_difference_ci95": _bootstrap_difference(preds["fcn"], preds[c], target),
-                "trimap_w1_difference": row[c]["trimap_w1_mean"] - row["fcn"]["trimap_w1_mean"],
-                "trimap_w3_difference": row[c]["trimap_w3_mean"] - row["fcn"]["trimap_w3_mean"],
-                "paired_mean_dice_difference": test.mean_difference, "paired_p_wilcoxon": test.p_wilcoxon,
-                "paired_p_sign": test.p_sign}
+            row[c]["vs_fcn"] = paired_comparison(preds["fcn"], preds[c], target)
         rows[str(e)] = row
     joint = [json.loads((root / f"fcn_crf_s{s}" / "metrics.json").read_text())["test"]["dice_pooled"]
              for s in range(seeds)]  # the FCN-CRF trained end to end, for comparison
     return {"n_test": int(len(target)), "budgets": rows, "learned_weights": [w.tolist() for w in learned],
             "fcn_crf_joint_dice_pooled_seeds": joint}
-
-
-def _p(p: float) -> str:
-    return "n/a" if p != p else (f"{p:.1e}" if p < 1e-3 else f"{p:.3f}")
 
 
 def render_crf_study(study: dict[str, Any]) -> str:
@@ -203,7 +154,7 @@ def render_crf_study(study: dict[str, Any]) -> str:
                 v = row[cond]["vs_fcn"]
                 lo, hi = v["dice_pooled_difference_ci95"]
                 cells.append(f"{100 * v['dice_pooled_difference']:+.2f} [{100 * lo:+.2f}, {100 * hi:+.2f}], "
-                             f"{_p(v['paired_p_wilcoxon'])}")
+                             f"{fmt_p(v['paired_p_wilcoxon'])}")
                 cells.append(f"{100 * v['trimap_w1_difference']:+.2f} / {100 * v['trimap_w3_difference']:+.2f}")
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
