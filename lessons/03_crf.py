@@ -10,7 +10,9 @@ FCN-CRF with the FCN trained on the same seed.
 Prints: numbered findings with expected values on stdout; each training run's progress on stderr.
 Saves: ``03_kernels.png`` (kernel rows around one pixel), ``03_iterations.png`` (Q over
 mean-field iterations on the trained FCN's unaries for one test ROI, and the convergence),
-``03_predictions.png`` (FCN vs FCN-CRF on the test ROIs where they differ most).
+``03_predictions.png`` (FCN vs FCN-CRF on the test ROIs where they differ most), ``03_study.png``
+(pooled Dice of FCN and FCN + CRF as the FCN's training grows: this run's reduced study, drawn
+boxes, one seed, beside the committed 3-seed study of ``tinyseg study crf``).
 Time: see the lesson table on the docs' home page, measured by
 ``python tools/make_figures.py --times``; ``--fast`` runs the same code paths on 16 training
 masses for one epoch.
@@ -30,7 +32,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import tinyseg as ts
-from tinyseg import F, data
+from tinyseg import F, data, studies
 from tinyseg.experiments import fast_subset
 from tinyseg.train import TrainConfig, fit
 from tinyseg.utils import finding, lesson_args, savefig
@@ -123,6 +125,27 @@ def contour_grid(split: data.Split, picks: np.ndarray, preds: dict, dice: dict, 
         axes[0, c].set_title(f"test ROI {k}", fontsize=8)
     fig.suptitle("red: true contour, green: predicted contour (enhanced ROIs)", fontsize=8)
     fig.tight_layout(pad=0.4, h_pad=0.3, w_pad=0.3)
+    savefig(fig, path, dpi=200)
+    plt.close(fig)
+
+
+def plot_crf_study(mine: dict, committed: dict | None, path) -> None:  # noqa: ANN001
+    """Pooled Dice of the FCN and FCN + CRF against the FCN's epochs: this run, and the study."""
+    fig, ax = plt.subplots(figsize=(5.2, 3.0))
+    for study, style, who in ((committed, "-", "committed, 3 seeds"), (mine, "--", "this run")):
+        if study is None:
+            continue
+        for protocol, res in study["protocols"].items():
+            e = [int(k) for k in res["budgets"]]
+            for cond, colour in (("fcn", "C0"), ("crf_default", "C1")):
+                y = [100 * res["budgets"][str(k)][cond]["dice_pooled_mean"] for k in e]
+                label = f"{'FCN' if cond == 'fcn' else '+ CRF'}, {protocol}, {who}"
+                ax.plot(e, y, style, color=colour, marker="o" if protocol == "drawn" else "s", ms=3,
+                        label=label)
+    ax.set_xscale("log")
+    ax.set(xlabel="FCN training epochs", ylabel="test pooled Dice (%)")
+    ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
     savefig(fig, path, dpi=200)
     plt.close(fig)
 
@@ -255,6 +278,23 @@ def main() -> None:
     finding(7, f"03_predictions.png shows test ROIs {', '.join(map(str, picks))}, where the FCN and the "
                f"FCN-CRF disagree on {differ[picks].min()}-{differ[picks].max()} of 1600 pixels "
                "(expected: the CRF's contour is smoother, on these ROIs not always closer to the truth)")
+
+    # Where the CRF acts: the same CRF on the unaries of FCNs of growing quality, drawn boxes.
+    # --8<-- [start:study]
+    shutil.rmtree(args.out / "run_crf_study", ignore_errors=True)
+    budgets = (1,) if args.fast else (1, 3, 10)
+    mine = studies.run_crf_study(protocols=("drawn",), seeds=1, epochs_grid=budgets,
+                                    out=args.out / "run_crf_study", fast=args.fast)
+    # --8<-- [end:study]
+    committed = studies.load_committed("crf")
+    finding(8, "the CRF at inference (default weights) on FCNs trained for "
+               f"{', '.join(map(str, budgets))} epoch(s), this run: {studies.summarize_crf(mine, 'drawn')}. "
+               "The committed study: " + (studies.summarize_crf(committed, "drawn") + "; " +
+                                        studies.summarize_crf(committed, "tight") if committed else
+                                        "not found (run `tinyseg study crf`)") +
+            " (expected: the CRF moves pixels in the boundary band; whether that raises Dice depends on the "
+            "unaries it is given; one seed can differ from the committed study in sign)")
+    plot_crf_study(mine, committed, args.out / "03_study.png")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ the multi-scale FCN and the multi-scale FCN-CRF and compares them with the singl
 
 Prints: numbered findings with expected values on stdout; each training run's progress on stderr.
 Saves: ``05_receptive_fields.png`` (|∂ logit / ∂ I| of the centre pixel for each FCN),
-``05_predictions.png`` (each FCN, the fused model and the multi-scale FCN-CRF on test ROIs).
+``05_predictions.png`` (each FCN, the fused model and the multi-scale FCN-CRF on test ROIs),
+``05_study.png`` (multi_fcn − fcn per mass-size third under drawn boxes: this run's reduced
+study, one seed, beside the committed 3-seed study of ``tinyseg study multiscale``).
 Budget (default run): fcn and multi_fcn 15 epochs, multi_fcn_crf 10 epochs, seed 0, the epoch
 with the best validation Dice kept. The lesson's wall time, default and ``--fast``, is in the
 lesson table of the docs' home page (measured by ``python tools/make_figures.py --times``).
@@ -24,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 import tinyseg as ts
-from tinyseg import F, data, viz
+from tinyseg import F, data, studies, viz
 from tinyseg.experiments import fast_subset, seed_difference
 from tinyseg.models import FCN_CONFIGS
 from tinyseg.train import TrainConfig, fit
@@ -139,6 +141,33 @@ def main() -> None:
     fig.tight_layout()
     savefig(fig, args.out / "05_predictions.png", dpi=200)
     plt.close("all")
+
+    # Where multi-scale should act: drawn boxes, the mass anywhere in the ROI, by mass size.
+    # --8<-- [start:study]
+    shutil.rmtree(args.out / "run_multiscale_study", ignore_errors=True)
+    mine = studies.run_multiscale_study(boxes="drawn", seeds=1, epochs=1 if args.fast else 10,
+                                        out=args.out / "run_multiscale_study", fast=args.fast)
+    # --8<-- [end:study]
+    committed = studies.load_committed("multiscale")
+    finding(6, f"per third of mass size, this run ({mine['command']['epochs']} epochs): "
+               f"{studies.summarize_multiscale(mine)}. The committed study: "
+               + (studies.summarize_multiscale(committed) if committed else "not found (run `tinyseg study "
+                  "multiscale`)") + " (expected: if the larger receptive fields help find the mass, the gain "
+               "is largest where the mass is small in its box; one seed can differ from the committed study)")
+    fig, ax = plt.subplots(figsize=(5.2, 2.8))
+    names = [*studies.multiscale.THIRDS, "all"]
+    for k, (study, who) in enumerate(((mine, "this run"), (committed, "committed, 3 seeds"))):
+        if study is not None:
+            ax.bar([i + 0.38 * (k - 0.5) for i in range(len(names))],
+                   [100 * study["groups"][n]["multi_vs_fcn"]["dice_pooled_difference"] for n in names],
+                   0.38, label=who)
+    ax.axhline(0, color="k", lw=0.6)
+    ax.set_xticks(range(len(names)), [f"{n} masses" if n != "all" else "all" for n in names])
+    ax.set(ylabel="multi_fcn − fcn, Dice points", title="drawn boxes, by mass size relative to the ROI")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    savefig(fig, args.out / "05_study.png", dpi=200)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -131,7 +131,7 @@ def _worker_task(task: tuple[TrainConfig, Path, Dataset]) -> tuple[str, float]:
 
 
 def _train_in_workers(todo: list[tuple[TrainConfig, Path]], dataset: Dataset, jobs: int,
-                      threads_per_job: int | None, quiet: bool) -> dict[str, float]:
+                      threads_per_job: int | None, quiet: bool, label: str = "table2") -> dict[str, float]:
     """Train the runs of `todo` in `jobs` spawned processes, with one progress bar over runs."""
     import multiprocessing
 
@@ -154,7 +154,7 @@ def _train_in_workers(todo: list[tuple[TrainConfig, Path]], dataset: Dataset, jo
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    bar = tqdm(total=len(todo), desc=f"table2 ({jobs} jobs x {threads} threads)", unit="run", file=sys.stderr,
+    bar = tqdm(total=len(todo), desc=f"{label} ({jobs} jobs x {threads} threads)", unit="run", file=sys.stderr,
                disable=quiet or not sys.stderr.isatty())
     try:
         for name, seconds in pool.imap_unordered(_worker_task, [(c, d, dataset) for c, d in todo]):
@@ -162,7 +162,7 @@ def _train_in_workers(todo: list[tuple[TrainConfig, Path]], dataset: Dataset, jo
             bar.update(1)
             bar.set_postfix_str(f"{name} {seconds:.0f} s")
             if bar.disable and not quiet:
-                print(f"table2: {name} trained in {seconds:.1f} s ({len(timings)}/{len(todo)})",
+                print(f"{label}: {name} trained in {seconds:.1f} s ({len(timings)}/{len(todo)})",
                       file=sys.stderr, flush=True)
         pool.close()
     finally:

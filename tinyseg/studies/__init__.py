@@ -8,10 +8,25 @@ the test split with paired image-level tests and bootstrap CIs, and writes JSON 
 
 See: docs/results.md ("What each component buys"), tests/test_studies.py.
 """
-from .adversarial import N_TRAIN, TRAIN_EPS, render_adversarial_study, run_adversarial_study
-from .crf import CRF_EPOCHS, render_crf_study, run_crf_study
-from .multiscale import render_multiscale_study, run_multiscale_study, size_thirds
+import json
+from pathlib import Path
+from typing import Any
+
+from .adversarial import (N_TRAIN, TRAIN_EPS, render_adversarial_study, run_adversarial_study,
+                          summarize_adversarial)
+from .crf import CRF_EPOCHS, render_crf_study, run_crf_study, summarize_crf
+from .multiscale import render_multiscale_study, run_multiscale_study, size_thirds, summarize_multiscale
 
 __all__ = ["CRF_EPOCHS", "N_TRAIN", "TRAIN_EPS", "render_adversarial_study", "render_crf_study",
            "render_multiscale_study", "run_adversarial_study", "run_crf_study", "run_multiscale_study",
-           "size_thirds"]
+           "size_thirds", "summarize_adversarial", "summarize_crf", "summarize_multiscale", "load_committed"]
+
+
+COMMITTED = Path(__file__).resolve().parents[2] / "docs" / "results" / "studies"
+
+
+def load_committed(name: str) -> dict[str, Any] | None:
+    """The committed result of study `name` (``docs/results/studies/NAME/NAME_study.json`` of a
+    clone), or None where there is none (an installed package without the docs)."""
+    path = COMMITTED / name / f"{name}_study.json"
+    return json.loads(path.read_text()) if path.exists() else None

@@ -19,7 +19,7 @@ def train_runs(runs: Sequence[tuple[TrainConfig, Path]], dataset: Any, jobs: int
         for k, (config, run_dir) in enumerate(todo, start=1):
             _train_one(config, run_dir, dataset, quiet, f"{label}/{run_dir.name} [{k}/{len(todo)}]")
     else:
-        _train_in_workers(todo, dataset, jobs, threads_per_job, quiet)
+        _train_in_workers(todo, dataset, jobs, threads_per_job, quiet, f"study {label}")
 
 
 def fmt_p(p: float) -> str:

@@ -142,6 +142,20 @@ def run_adversarial_study(data: str = "phantom", seeds: int = 3, epochs: int = 3
     return study
 
 
+def summarize_adversarial(study: dict[str, Any]) -> str:
+    """One line: each adversarial model minus the plain one under the strongest attack, and the
+    small-data differences at the paper's ε (pooled-Dice points, Wilcoxon p)."""
+    top = f"{max(study['train_eps']):g}"
+    rob = [f"trained at ε = {m.split('eps')[1]}: "
+           f"{100 * r['attacked'][top]['vs_plain']['dice_pooled_difference']:+.2f} "
+           f"(p {fmt_p(r['attacked'][top]['vs_plain']['paired_p_wilcoxon'])})"
+           for m, r in study["robustness"].items() if m != "fcn_crf"]
+    small = [f"{r['n_train_masses']} masses {100 * r['adv_vs_plain']['dice_pooled_difference']:+.2f} "
+             f"(p {fmt_p(r['adv_vs_plain']['paired_p_wilcoxon'])})" for r in study["small_data"].values()]
+    return (f"{study['command']['seeds']} seed(s); under attack at ε = {top}, minus the plain FCN-CRF: "
+            + ", ".join(rob) + f"; clean, adversarial (ε = {study['paper_eps']:g}) minus plain: " + ", ".join(small))
+
+
 def render_adversarial_study(study: dict[str, Any]) -> str:
     """The study as Markdown: Dice under attack per model, and the small-data comparison."""
     c, eps = study["command"], study["train_eps"]

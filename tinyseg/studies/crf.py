@@ -134,6 +134,18 @@ def _crf_scores(root: Path, dataset: Any, epochs_grid: Sequence[int], seeds: int
             "fcn_crf_joint_dice_pooled_seeds": joint}
 
 
+def summarize_crf(study: dict[str, Any], protocol: str) -> str:
+    """One line per protocol: the FCN's Dice and the default-weight CRF's Δ at each budget."""
+    res = study["protocols"][protocol]
+    parts = []
+    for e, row in res["budgets"].items():
+        v = row["crf_default"]["vs_fcn"]
+        parts.append(f"{e} ep.: FCN {100 * row['fcn']['dice_pooled_mean']:.2f} %, CRF "
+                     f"{100 * v['dice_pooled_difference']:+.2f} (trimap w=1 {100 * v['trimap_w1_difference']:+.2f}, "
+                     f"p {fmt_p(v['paired_p_wilcoxon'])})")
+    return f"{protocol} boxes, {study['command']['seeds']} seed(s): " + "; ".join(parts)
+
+
 def render_crf_study(study: dict[str, Any]) -> str:
     """The study as Markdown: one table per box protocol, one row per FCN budget."""
     c = study["command"]

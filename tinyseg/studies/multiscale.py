@@ -85,6 +85,14 @@ def run_multiscale_study(data: str = "phantom", boxes: str = "drawn", seeds: int
     return study
 
 
+def summarize_multiscale(study: dict[str, Any]) -> str:
+    """One line: multi_fcn − fcn in pooled-Dice points per mass-size third and overall."""
+    g = study["groups"]
+    parts = [f"{name} {100 * g[name]['multi_vs_fcn']['dice_pooled_difference']:+.2f} "
+             f"(p {fmt_p(g[name]['multi_vs_fcn']['paired_p_wilcoxon'])})" for name in (*THIRDS, "all")]
+    return f"{study['boxes']} boxes, {study['command']['seeds']} seed(s), multi_fcn − fcn: " + ", ".join(parts)
+
+
 def render_multiscale_study(study: dict[str, Any]) -> str:
     """The study as Markdown: one row per mass-size third, and all test ROIs."""
     c = study["command"]
