@@ -29,7 +29,7 @@ def test_crf_study_small_grid_is_bit_identical_with_two_jobs_and_resumes(tmp_pat
     assert (tmp_path / "one" / "runs" / "drawn" / "fcn_crf_s0" / "model.npz").stat().st_mtime_ns == mtime
     assert json.dumps(again["protocols"]) == json.dumps(one["protocols"])
     md = (tmp_path / "one" / "crf_study.md").read_text()
-    assert md == render_crf_study(one) and "## drawn boxes" in md
+    assert md == render_crf_study(one) and "**Drawn boxes**" in md
 
 
 def test_crf_study_refuses_bad_options_before_training(tmp_path) -> None:  # noqa: ANN001

@@ -55,7 +55,7 @@ def crf_quotes(s: dict[str, Any]) -> dict[str, str]:
         first, last = res["budgets"][budgets[0]], res["budgets"][budgets[-1]]
         out[f"crf_{protocol}"] = (
             f"Under {protocol} boxes, the CRF with its default weights applied to the unaries of an FCN trained "
-            f"for {budgets[0]} epoch(s) (pooled Dice {100 * first['fcn']['dice_pooled_mean']:.2f}{NB}%) changes pooled "
+            f"for {budgets[0]} epoch{'s' * (budgets[0] != '1')} (pooled Dice {100 * first['fcn']['dice_pooled_mean']:.2f}{NB}%) changes pooled "
             f"Dice by {_delta(first['crf_default']['vs_fcn'])} and trimap accuracy at w{NB}={NB}1 by "
             f"{100 * first['crf_default']['vs_fcn']['trimap_w1_difference']:+.2f}{NB}points; on an FCN trained for "
             f"{budgets[-1]} epochs ({100 * last['fcn']['dice_pooled_mean']:.2f}{NB}%) by "

@@ -157,7 +157,7 @@ def render_crf_study(study: dict[str, Any]) -> str:
              "test on per-image Dice averaged over seeds. Trimap accuracy in the band of width w around the "
              "true boundary.", ""]
     for protocol, res in study["protocols"].items():
-        lines += [f"## {protocol} boxes ({res['n_test']} test ROIs)", "",
+        lines += [f"**{protocol.capitalize()} boxes** ({res['n_test']} test ROIs):", "",
                   "| FCN epochs | FCN Dice (%) | + CRF, default w: Δ Dice [95 % CI], p | trimap w=1 / w=3 Δ "
                   "| + CRF, learned w: Δ Dice [95 % CI], p | trimap w=1 / w=3 Δ |", "|---|---|---|---|---|---|"]
         for e, row in res["budgets"].items():
