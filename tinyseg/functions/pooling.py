@@ -63,12 +63,15 @@ class MaxPool2dOp(Op):
         gx = xp.zeros(x.shape, dtype=gy.dtype)
         if self.pool2x2:
             taken = None  # windows whose gradient went to an earlier position (first-max tie rule)
+            nan_max = bool((self.y != self.y).any())  # some window holds NaN (maximum propagates it)
             for di, dj in ((0, 0), (0, 1), (1, 0), (1, 1)):
                 q = x[:, :, di:2 * OH:2, dj:2 * OW:2]
                 if (di, dj) == (1, 1):
                     m = ~taken
-                else:  # q picked: q is the max, or q is NaN (then the max is NaN: maximum propagates it)
-                    m = (q == self.y) | (q != q)
+                else:
+                    m = q == self.y
+                    if nan_max:  # a NaN q is its window's max: pick the first NaN, as argmax
+                        m |= q != q
                     if taken is None:
                         taken = m
                     else:
