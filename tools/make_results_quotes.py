@@ -235,7 +235,7 @@ def render_protocols(tight: dict[str, Any], drawn: dict[str, Any]) -> str:
     """Tight and drawn boxes side by side: pooled Dice ± sd and the test against fcn, per variant."""
     col, name = paper_column(tight)
     lines = ["| variant | tight boxes (%) | drawn boxes (%) | vs fcn, tight: Δ, p | vs fcn, drawn: Δ, p "
-             f"| paper, {name} (%) |", "|---|---|---|---|---|---|"]
+             f"| paper, {name.split('-')[0]} (%) |", "|---|---|---|---|---|---|"]
     for v, r in tight["rows"].items():
         d = drawn["rows"][v]
         lines.append(f"| `{v}` | {100 * r['dice_pooled_mean']:.2f} ± {100 * r['dice_pooled_std']:.2f} "
