@@ -26,6 +26,17 @@ def fmt_p(p: float) -> str:
     return "n/a" if p != p else (f"{p:.1e}" if p < 1e-3 else f"{p:.3f}")
 
 
+def mean_sd(score: dict[str, Any]) -> str:
+    """Pooled Dice of a `score_condition` result as "mean ± sd" over seeds, in %."""
+    return f"{100 * score['dice_pooled_mean']:.2f} ± {100 * score['dice_pooled_std']:.2f}"
+
+
+def delta_ci(v: dict[str, Any]) -> str:
+    """A `paired_comparison`'s Δ pooled Dice with its 95 % CI, in points: "+0.12 [+0.03, +0.21]"."""
+    lo, hi = v["dice_pooled_difference_ci95"]
+    return f"{100 * v['dice_pooled_difference']:+.2f} [{100 * lo:+.2f}, {100 * hi:+.2f}]"
+
+
 def bootstrap_difference(a: list[np.ndarray], b: list[np.ndarray], target: np.ndarray, n_boot: int = 1000,
                           seed: int = 0) -> tuple[float, float]:
     """95 % percentile CI over test images of the seed-mean pooled Dice of b minus that of a."""

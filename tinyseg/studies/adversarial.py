@@ -34,7 +34,7 @@ from ..errors import OptionError
 from ..experiments import _load_preds, fast_subset
 from ..runs import load_run
 from ..utils import atomic_write_text
-from ._common import fmt_p, paired_comparison, score_condition, train_runs
+from ._common import delta_ci, fmt_p, mean_sd, paired_comparison, score_condition, train_runs
 
 TRAIN_EPS = (0.1, 0.5, 1.0, 2.0)
 N_TRAIN = (8, 16, 32, None)  # None: every training mass
@@ -166,7 +166,7 @@ def render_adversarial_study(study: dict[str, Any]) -> str:
              "| model | clean | " + " | ".join(f"attack ε = {e:g}" for e in eps) + " |",
              "|---|---|" + "---|" * len(eps)]
     for model, row in study["robustness"].items():
-        cells = [f"{100 * row['clean']['dice_pooled_mean']:.2f} ± {100 * row['clean']['dice_pooled_std']:.2f}"]
+        cells = [mean_sd(row["clean"])]
         for e in eps:
             a = row["attacked"][f"{e:g}"]
             txt = f"{100 * a['dice_pooled_mean']:.2f}"
@@ -180,10 +180,6 @@ def render_adversarial_study(study: dict[str, Any]) -> str:
               f"## (b) Clean pooled Dice (%) with fewer training masses, ε = {study['paper_eps']:g}", "",
               "| training masses | fcn_crf | adv_fcn_crf | Δ [95 % CI] | p (Wilcoxon) |", "|---|---|---|---|---|"]
     for row in study["small_data"].values():
-        v = row["adv_vs_plain"]
-        lo, hi = v["dice_pooled_difference_ci95"]
-        lines.append(f"| {row['n_train_masses']} | {100 * row['fcn_crf']['dice_pooled_mean']:.2f} ± "
-                     f"{100 * row['fcn_crf']['dice_pooled_std']:.2f} | {100 * row['adv_fcn_crf']['dice_pooled_mean']:.2f}"
-                     f" ± {100 * row['adv_fcn_crf']['dice_pooled_std']:.2f} | {100 * v['dice_pooled_difference']:+.2f} "
-                     f"[{100 * lo:+.2f}, {100 * hi:+.2f}] | {fmt_p(v['paired_p_wilcoxon'])} |")
+        lines.append(f"| {row['n_train_masses']} | {mean_sd(row['fcn_crf'])} | {mean_sd(row['adv_fcn_crf'])} | "
+                     f"{delta_ci(row['adv_vs_plain'])} | {fmt_p(row['adv_vs_plain']['paired_p_wilcoxon'])} |")
     return "\n".join(lines + [""])

@@ -31,7 +31,7 @@ from ..experiments import fast_subset, merge_validation
 from ..functions import crf_default_weights, mean_field_crf
 from ..runs import load_run
 from ..utils import atomic_write_text
-from ._common import fmt_p, paired_comparison, score_condition, train_runs
+from ._common import delta_ci, fmt_p, mean_sd, paired_comparison, score_condition, train_runs
 
 CRF_EPOCHS = (1, 3, 10, 30)
 CRF_CONDITIONS = ("fcn", "crf_default", "crf_learned")
@@ -161,12 +161,10 @@ def render_crf_study(study: dict[str, Any]) -> str:
                   "| FCN epochs | FCN Dice (%) | + CRF, default w: Δ Dice [95 % CI], p | trimap w=1 / w=3 Δ "
                   "| + CRF, learned w: Δ Dice [95 % CI], p | trimap w=1 / w=3 Δ |", "|---|---|---|---|---|---|"]
         for e, row in res["budgets"].items():
-            cells = [e, f"{100 * row['fcn']['dice_pooled_mean']:.2f} ± {100 * row['fcn']['dice_pooled_std']:.2f}"]
+            cells = [e, mean_sd(row["fcn"])]
             for cond in CRF_CONDITIONS[1:]:
                 v = row[cond]["vs_fcn"]
-                lo, hi = v["dice_pooled_difference_ci95"]
-                cells.append(f"{100 * v['dice_pooled_difference']:+.2f} [{100 * lo:+.2f}, {100 * hi:+.2f}], "
-                             f"{fmt_p(v['paired_p_wilcoxon'])}")
+                cells.append(f"{delta_ci(v)}, {fmt_p(v['paired_p_wilcoxon'])}")
                 cells.append(f"{100 * v['trimap_w1_difference']:+.2f} / {100 * v['trimap_w3_difference']:+.2f}")
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")

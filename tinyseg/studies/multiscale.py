@@ -23,7 +23,7 @@ from ..config import TrainConfig, check_choice
 from ..errors import OptionError
 from ..experiments import fast_subset
 from ..utils import atomic_write_text
-from ._common import fmt_p, paired_comparison, score_condition, train_runs
+from ._common import delta_ci, fmt_p, mean_sd, paired_comparison, score_condition, train_runs
 
 THIRDS = ("small", "middle", "large")
 
@@ -104,12 +104,8 @@ def render_multiscale_study(study: dict[str, Any]) -> str:
              "| ROIs | mass fraction | fcn Dice (%) | multi_fcn Dice (%) | Δ Dice [95 % CI] | p (Wilcoxon) |",
              "|---|---|---|---|---|---|"]
     for name, g in study["groups"].items():
-        v = g["multi_vs_fcn"]
-        lo, hi = v["dice_pooled_difference_ci95"]
         f0, f1 = g["mass_fraction_range"]
-        lines.append(f"| {name} ({g['n']}) | {f0:.2f}–{f1:.2f} | {100 * g['fcn']['dice_pooled_mean']:.2f} ± "
-                     f"{100 * g['fcn']['dice_pooled_std']:.2f} | {100 * g['multi_fcn']['dice_pooled_mean']:.2f} ± "
-                     f"{100 * g['multi_fcn']['dice_pooled_std']:.2f} | {100 * v['dice_pooled_difference']:+.2f} "
-                     f"[{100 * lo:+.2f}, {100 * hi:+.2f}] | {fmt_p(v['paired_p_wilcoxon'])} |")
+        lines.append(f"| {name} ({g['n']}) | {f0:.2f}–{f1:.2f} | {mean_sd(g['fcn'])} | {mean_sd(g['multi_fcn'])} | "
+                     f"{delta_ci(g['multi_vs_fcn'])} | {fmt_p(g['multi_vs_fcn']['paired_p_wilcoxon'])} |")
     return "\n".join(lines + [""])
 
