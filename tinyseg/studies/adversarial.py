@@ -162,7 +162,7 @@ def render_adversarial_study(study: dict[str, Any]) -> str:
     lines = [f"# What adversarial training buys, on `{study['data']}`", "",
              f"{c['seeds']} seed(s) per model, {c['epochs']} epochs (validation selection, as Table 2), "
              f"{study['n_test']} test ROIs, {c['boxes']} boxes.", "",
-             "## (a) Pooled Dice (%) under attack, each model with its own gradient", "",
+             "**(a) Pooled Dice (%) under attack**, each model with its own gradient:", "",
              "| model | clean | " + " | ".join(f"attack ε = {e:g}" for e in eps) + " |",
              "|---|---|" + "---|" * len(eps)]
     for model, row in study["robustness"].items():
@@ -177,7 +177,7 @@ def render_adversarial_study(study: dict[str, Any]) -> str:
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
     lines += ["", "Δ: against fcn_crf under the same attack ε, in pooled-Dice points; p: Wilcoxon on per-image "
               "Dice averaged over seeds.", "",
-              f"## (b) Clean pooled Dice (%) with fewer training masses, ε = {study['paper_eps']:g}", "",
+              f"**(b) Clean pooled Dice (%) with fewer training masses**, ε = {study['paper_eps']:g}:", "",
               "| training masses | fcn_crf | adv_fcn_crf | Δ [95 % CI] | p (Wilcoxon) |", "|---|---|---|---|---|"]
     for row in study["small_data"].values():
         lines.append(f"| {row['n_train_masses']} | {mean_sd(row['fcn_crf'])} | {mean_sd(row['adv_fcn_crf'])} | "
