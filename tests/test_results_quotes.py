@@ -106,3 +106,18 @@ def test_cpu_summary_is_the_one_the_script_writes_from_the_committed_json() -> N
     for name in ("train_step_cpu.md", "train_step_cpu_2threads.md"):
         full = (res / name).read_text(encoding="utf-8").strip()
         assert full in text, f"the full table {name} is not in RESULTS.md as written"
+
+
+def test_study_tables_and_quotes_are_current_and_every_included_section_exists() -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, str(ROOT / "tools/make_studies.py"), "--check"], capture_output=True,
+                         text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stdout + out.stderr
+    text = (ROOT / "docs/outputs/study_quotes.md").read_text(encoding="utf-8")
+    have = {n for kind, n in SECTION.findall(text) if kind == "start"}
+    include = re.compile(r"""--8<--\s+["']?docs/outputs/study_quotes\.md:([a-z][-_0-9a-z]*)""")
+    missing = [f"{page.relative_to(ROOT)}: {name}" for page in sorted((ROOT / "docs").rglob("*.md"))
+               for name in include.findall(page.read_text(encoding="utf-8")) if name not in have]
+    assert not missing, f"pages include study quote sections that tools/make_studies.py does not write: {missing}"
