@@ -8,9 +8,8 @@ above the target, 1.0× the twin's step, and a second setting more than 3 % slow
 With ``--write`` the table replaces the one between the ``cpu_summary`` snippet markers of
 RESULTS.md (which the performance page includes), so no number in it is typed by hand.
 
-    python benchmarks/cpu_summary.py --one results/train_step_cpu_1thread.json \\
-        --two results/train_step_cpu_nothing_set.json \\
-        --before-two results/train_step_cpu_nothing_set_before.json --write
+    python benchmarks/cpu_summary.py --one results/train_step_cpu_threads.json \\
+        --two results/train_step_cpu_threads.json --before-two results/nothing_set_before.json --write
 """
 from __future__ import annotations
 
@@ -27,9 +26,11 @@ from _common import thread_label  # noqa: E402
 START, END = "<!-- --8<-- [start:cpu_summary] -->", "<!-- --8<-- [end:cpu_summary] -->"
 
 
-def rows(path: Path) -> dict[tuple[str, str], dict]:
-    """(variant, graph) -> the summary row of one `train_step.py --json` file."""
-    return {(r["variant"], r["graph"]): r for r in json.loads(path.read_text())["summary"]}
+def rows(path: Path, one_thread: bool) -> dict[tuple[str, str], dict]:
+    """(variant, graph) -> the summary row of a `train_step.py --json` file at 1 thread, or at the
+    other setting (a file may hold both: ``--threads 1 0``)."""
+    return {(r["variant"], r["graph"]): r for r in json.loads(path.read_text())["summary"]
+            if (r["threads"] == 1) == one_thread}
 
 
 def _bold(text: str, miss: bool) -> str:
@@ -38,8 +39,8 @@ def _bold(text: str, miss: bool) -> str:
 
 def table(one: Path, two: Path, before_two: Path | None) -> str:
     """Markdown: per setting "tinyseg / PyTorch ms (ratio)", the gain of the second setting, bold misses."""
-    r1, r2 = rows(one), rows(two)
-    rb = rows(before_two) if before_two else {}
+    r1, r2 = rows(one, True), rows(two, False)
+    rb = rows(before_two, False) if before_two else {}
     label = thread_label(next(iter(r2.values()))["threads"])
     head = (f"| variant (CRF graph) | 1 thread: tinyseg / PyTorch ms (ratio) | {label}: tinyseg / PyTorch ms (ratio) "
             f"| {label}: tinyseg's gain | {label}, before: tinyseg ms | tinyseg peak MB |")
@@ -63,8 +64,8 @@ def table(one: Path, two: Path, before_two: Path | None) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--one", type=Path, required=True, help="train_step.py --json at --threads 1")
-    ap.add_argument("--two", type=Path, required=True, help="train_step.py --json at --threads 2 or 0 (nothing set)")
+    ap.add_argument("--one", type=Path, required=True, help="train_step.py --json with a --threads 1 run")
+    ap.add_argument("--two", type=Path, required=True, help="train_step.py --json with a --threads 2 or 0 (nothing set) run")
     ap.add_argument("--before-two", type=Path, help="an earlier run of the --two setting, for the 'before' column")
     ap.add_argument("--write", action="store_true", help="replace the cpu_summary table in RESULTS.md")
     a = ap.parse_args()
