@@ -139,3 +139,27 @@ def test_a_dense_crf_step_is_the_same_at_1_and_2_threads_and_repeats_bit_for_bit
         scale = np.abs(a[k]).max()
         np.testing.assert_allclose(b[k], a[k], rtol=0, atol=2e-5 * scale, err_msg=k)  # float32 rounding
         np.testing.assert_array_equal(c[k], b[k], err_msg=k)  # same thread count: bit for bit
+
+
+def test_adam_updates_the_same_bit_for_bit_on_1_and_2_threads(monkeypatch) -> None:
+    """Adam's blocks are shared out among tinyseg's threads; each element's update is the same."""
+    import tinyseg as ts
+    from tinyseg.optim import Adam
+
+    rng = np.random.default_rng(3)
+    shapes = [(3, Adam.BLOCK + 123), (7,), (Adam.BLOCK + 7, 2)]
+    grads = [[rng.standard_normal(s).astype(np.float32) for s in shapes] for _ in range(3)]
+    results = []
+    for threads in ("1", "2", "3"):
+        monkeypatch.setenv("TINYSEG_NUM_THREADS", threads)
+        params = [ts.Parameter(np.ones(s, np.float32)) for s in shapes]
+        opt = Adam(params)
+        for step in grads:
+            for p, g in zip(params, step):
+                p.grad = g
+            opt.step()
+        results.append([p.data.copy() for p in params])
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(results[0][0], np.ones(shapes[0], np.float32))

@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 from .backend import THREAD_SETTINGS, cpu_threads
 
@@ -99,3 +99,21 @@ def own_threads() -> Iterator[Executor]:
     limit = nullcontext() if blas_threads_set_by_user() else blas_controller().limit(limits=1, user_api="blas")
     with limit:
         yield _pool(cpu_threads())
+
+
+def in_shares(fn: Callable[..., Any], items: Sequence[Any], *args: Any, threads: bool = True) -> None:
+    """``fn(items[k::n], k, *args)`` for each share k < n, in `own_threads()` (n = `cpu_threads()`,
+    at most ``len(items)``); with ``threads=False`` (work that is not NumPy's) one share, inline.
+
+    For independent work only: a share must not touch another's items, and ``k`` selects
+    per-thread scratch.
+    """
+    if not threads:
+        fn(items, 0, *args)
+        return
+    with own_threads() as workers:
+        n = max(1, min(cpu_threads(), len(items)))
+        others = [workers.submit(fn, items[k::n], k, *args) for k in range(1, n)]
+        fn(items[0::n], 0, *args)  # share 0 on the calling thread
+        for future in others:
+            future.result()
