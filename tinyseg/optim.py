@@ -17,7 +17,7 @@ import numpy as np
 
 from ._hooks import dispatch
 from .autodiff import Parameter
-from .backend import as_numpy, get_array_module
+from .backend import as_numpy, get_array_module, is_cupy_array
 from .threads import in_shares
 
 
@@ -107,7 +107,7 @@ class Adam(Optimizer):
             step_size: η / (1 − β₁ᵗ).
             inv_sqrt_bc2: 1 / √(1 − β₂ᵗ).
         """
-        on_cpu = get_array_module(work[0][0]) is np
+        on_cpu = not is_cupy_array(work[0][0])
         in_shares(self._update_blocks, list(_blocks(work, self.BLOCK)), b1, b2, step_size, inv_sqrt_bc2,
                   threads=on_cpu)
 
