@@ -3,7 +3,8 @@
 One row per variant and CRF graph: tinyseg and the PyTorch twin at 1 thread and with a second
 setting (`--two`: 2 threads, or nothing set, ``--threads 0``), median ms per training step and
 their ratio; what the second setting buys tinyseg (1-thread time ÷ its time); optionally the same
-setting measured before (`--before-two`, tinyseg's ms); and tinyseg's peak RSS. In bold: a ratio
+setting measured before (`--before-two`, tinyseg's ms; the column only with it); and tinyseg's
+peak RSS. In bold: a ratio
 above the target, 1.0× the twin's step, and a second setting more than 3 % slower than 1 thread.
 With ``--write`` the table replaces the one between the ``cpu_summary`` snippet markers of
 RESULTS.md (which the performance page includes), so no number in it is typed by hand.
@@ -44,7 +45,8 @@ def table(one: Path, two: Path, before_two: Path | None) -> str:
     rb = rows(before_two, False) if before_two else {}
     label = thread_label(next(iter(r2.values()))["threads"])
     head = (f"| variant (CRF graph) | 1 thread: tinyseg / PyTorch ms (ratio) | {label}: tinyseg / PyTorch ms (ratio) "
-            f"| {label}: tinyseg's gain | {label}, before: tinyseg ms | tinyseg peak MB |")
+            f"| {label}: tinyseg's gain |" + (f" {label}, before: tinyseg ms |" if before_two else "")
+            + " tinyseg peak MB |")
     out = [head, "|" + "---|" * (head.count("|") - 1)]
     for key, b in r2.items():
         a = r1[key]
@@ -57,8 +59,8 @@ def table(one: Path, two: Path, before_two: Path | None) -> str:
         for r in (a, b):
             ratio = _bold(f"{r['ratio']:.2f}×", r["ratio"] > 1.0)
             cells.append(f"{r['tinyseg_step']:.0f} / {r['torch_step']:.0f} ({ratio})")
-        cells += [_bold(f"{gain:.2f}×", gain < 1 / 1.03), before,
-                  f"{max(a['tinyseg_rss'], b['tinyseg_rss']):.0f}"]
+        cells += [_bold(f"{gain:.2f}×", gain < 1 / 1.03)] + ([before] if before_two else []) + [
+            f"{max(a['tinyseg_rss'], b['tinyseg_rss']):.0f}"]
         out.append("| " + " | ".join(cells) + " |")
     return "\n".join(out)
 
