@@ -32,15 +32,26 @@ def cases(variants: list[str], graphs: list[str]) -> list[tuple[str, str]]:
     return out
 
 
+def thread_label(threads: int) -> str:
+    """How a thread setting of the benchmarks reads: 0 is "nothing set"."""
+    return "nothing set" if threads == 0 else f"{threads} thread" + ("s" if threads > 1 else "")
+
+
 def child_env(threads: int, native_blas: bool) -> dict[str, str]:
-    """The environment of a timing child: every thread variable set to `threads`.
+    """The environment of a timing child: every thread variable set to `threads`, or with
+    ``threads=0`` none of them ("nothing set": each library and tinyseg choose, as for a user
+    who sets nothing). TINYSEG_NUM_THREADS is never passed on.
 
     `native_blas` drops OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE so OpenBLAS picks the kernel for
     this CPU (benchmarks only: tests and CI keep the host's setting).
     """
     env = dict(os.environ)
+    env.pop("TINYSEG_NUM_THREADS", None)
     for k in THREAD_VARS:
-        env[k] = str(threads)
+        if threads == 0:
+            env.pop(k, None)
+        else:
+            env[k] = str(threads)
     if native_blas:
         for k in BLAS_CORE_VARS:
             env.pop(k, None)

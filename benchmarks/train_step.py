@@ -11,7 +11,8 @@ Method: each implementation is timed in its OWN process (one thread pool per
 process: OpenBLAS and PyTorch's OpenMP threads in one process steal each other's cores), the
 processes ALTERNATE (tinyseg, torch, tinyseg, torch, ... for ``--repeats`` rounds), each child
 sets the same thread count in OMP/OPENBLAS/MKL_NUM_THREADS (and torch.set_num_threads) before
-numpy or torch is imported, and the medians are compared. On the CPU each (variant, graph,
+numpy or torch is imported, and the medians are compared. ``--threads 0`` is "nothing set": the
+children get none of these variables and torch keeps its default, as a user who sets nothing. On the CPU each (variant, graph,
 implementation, round) is a fresh process, whose ru_maxrss after warm-up + the timed steps is
 the reported peak RSS. On the GPU one process per implementation and round runs every case
 (CUDA start-up is slow); it syncs the device around each timed call and reports the memory its
@@ -19,6 +20,7 @@ pool held (cupy: pool total bytes; torch: max reserved).
 
     python benchmarks/train_step.py                          # CPU, all variants, 1 thread, 3 rounds
     python benchmarks/train_step.py --threads 1 2 --variants fcn fcn_crf
+    python benchmarks/train_step.py --threads 1 0                # 1 thread, then nothing set
     python benchmarks/train_step.py --device gpu             # cupy vs torch CUDA, + ROIs/s at batch 1024
 
 See: benchmarks/RESULTS.md, benchmarks/torch_reference.py.
@@ -37,7 +39,7 @@ from typing import Any, Callable
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from _common import (VARIANTS, blas_summary, cases, child_env, has_crf, machine_facts, make_batch,  # noqa: E402
-                     median, peak_rss_mb)
+                     median, peak_rss_mb, thread_label)
 
 IMPLS = ("tinyseg", "plain", "torch")
 """plain = tinyseg with its GPU fast paths off (TINYSEG_FUSED=0): the baseline the fused kernels beat."""
@@ -188,7 +190,7 @@ def _versions(impl: str, device: str) -> dict[str, Any]:
 
 
 def child_main(a: argparse.Namespace) -> int:
-    if a.impl == "torch":
+    if a.impl == "torch" and a.threads_child > 0:  # 0: nothing set, torch's default
         import torch
 
         torch.set_num_threads(a.threads_child)
@@ -232,21 +234,22 @@ def run_all(a: argparse.Namespace) -> dict[str, Any]:
     specs = [f"{v}:{g}" for v, g in cases(a.variants, a.graphs)]
     raw: dict[str, Any] = {"facts": machine_facts(), "native_blas": a.native_blas, "device": a.device,
                            "argv": sys.argv, "big_batch": a.big_batch, "runs": [], "versions": {}}
-    for threads in a.threads:
-        groups = [specs] if a.device == "gpu" else [[s] for s in specs]  # CPU: a fresh process per case
-        for group in groups:
-            for rnd in range(a.repeats):
+    groups = [specs] if a.device == "gpu" else [[s] for s in specs]  # CPU: a fresh process per case
+    for group in groups:
+        for rnd in range(a.repeats):
+            for threads in a.threads:  # alternate the thread settings too
                 for impl in impls:  # alternate: tinyseg, torch, tinyseg, torch, ...
+                    load = os.getloadavg()[0]  # the 1-minute load average as the process starts
                     out = _spawn(impl, group, threads, a)
                     raw["versions"][impl] = out["versions"]
                     for r in out["results"]:
-                        r.update(impl=impl, threads=threads, round=rnd)
+                        r.update(impl=impl, threads=threads, round=rnd, load=load)
                         raw["runs"].append(r)
                         if a.json:  # partial results survive a time-out
                             a.json.write_text(json.dumps({"raw": raw, "partial": True}, indent=1))
-                        print(f"  [{threads} thr, round {rnd + 1}] {impl:<7} {r['variant']:<18} {r['graph']:<6} "
-                              f"step {median(r['step_ms']):9.1f} ms   infer {median(r['infer_ms']):8.1f} ms   "
-                              f"rss {r['rss_mb']:7.0f} MB", flush=True)
+                        print(f"  [{thread_label(threads)}, round {rnd + 1}] {impl:<7} {r['variant']:<18} "
+                              f"{r['graph']:<6} step {median(r['step_ms']):9.1f} ms   infer {median(r['infer_ms']):8.1f} ms"
+                              f"   rss {r['rss_mb']:7.0f} MB   load {load:.2f}", flush=True)
     return raw
 
 
@@ -264,6 +267,8 @@ def summarize(raw: dict[str, Any]) -> list[dict[str, Any]]:
             row[f"{impl}_round_medians"] = [round(median(r["step_ms"]), 1) for r in rs]
             row[f"{impl}_infer"] = median([t for r in rs for t in r["infer_ms"]])
             row[f"{impl}_rss"] = max(r["rss_mb"] for r in rs)
+            if "load" in rs[0]:
+                row[f"{impl}_load"] = [round(r["load"], 2) for r in rs]
             if "gpu_mem_mb" in rs[0]:
                 row[f"{impl}_gpu_mem"] = max(r["gpu_mem_mb"] for r in rs)
             if "big_infer_ms" in rs[0]:
@@ -291,7 +296,7 @@ def table(rows: list[dict[str, Any]], device: str) -> str:
         head[5:5] = ["plain ms/step", "plain ÷ tinyseg"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [str(r["threads"]), r["variant"], r["graph"], _f(r.get("tinyseg_step")), _f(r.get("torch_step")),
+        cells = [thread_label(r["threads"]), r["variant"], r["graph"], _f(r.get("tinyseg_step")), _f(r.get("torch_step")),
                  _f(r.get("ratio"), "{:.2f}×"), _f(r.get("tinyseg_infer")), _f(r.get("torch_infer")),
                  _f(r.get("infer_ratio"), "{:.2f}×")]
         if device == "gpu":
@@ -315,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--impl", nargs="+", default=list(IMPLS), choices=IMPLS)
     ap.add_argument("--repeats", type=int, default=None, help="alternating rounds (default 3 CPU, 2 GPU)")
     ap.add_argument("--threads", type=int, nargs="+", default=[1],
-                    help="thread counts to run (each for both implementations)")
+                    help="thread counts to run (each for both implementations); 0 = nothing set")
     ap.add_argument("--steps", type=int, default=None, help="timed steps per process (default 10 CPU, 20 GPU)")
     ap.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 2 CPU, 3 GPU)")
     ap.add_argument("--infer-steps", type=int, default=None, help="timed inference batches (default 5 CPU, 20 GPU)")

@@ -22,15 +22,19 @@ def _row(variant: str, graph: str, threads: int, ts: float, torch: float, rss: f
             "ratio": ts / torch, "tinyseg_rss": rss}
 
 
-def test_cpu_summary_gives_each_variant_both_thread_counts_and_marks_a_miss_at_2_threads(tmp_path: Path) -> None:
+def test_cpu_summary_gives_each_variant_both_settings_the_gain_and_marks_the_misses(tmp_path: Path) -> None:
     cpu_summary = _load("cpu_summary")
     one, two, before = tmp_path / "one.json", tmp_path / "two.json", tmp_path / "before.json"
-    one.write_text(json.dumps({"summary": [_row("fcn", "-", 1, 10, 20), _row("fcn_crf", "dense", 1, 30, 20, 150)]}))
-    two.write_text(json.dumps({"summary": [_row("fcn", "-", 2, 9, 10), _row("fcn_crf", "dense", 2, 25, 20, 120)]}))
-    before.write_text(json.dumps({"summary": [_row("fcn", "-", 2, 12, 10)]}))
+    one.write_text(json.dumps({"summary": [_row("fcn", "-", 1, 10, 20), _row("fcn_crf", "dense", 1, 30, 20, 150),
+                                           _row("multi_fcn", "-", 1, 40, 50)]}))
+    two.write_text(json.dumps({"summary": [_row("fcn", "-", 0, 9, 10), _row("fcn_crf", "dense", 0, 25, 20, 120),
+                                           _row("multi_fcn", "-", 0, 42, 50)]}))
+    before.write_text(json.dumps({"summary": [_row("fcn", "-", 0, 12, 10)]}))
     lines = cpu_summary.table(one, two, before).splitlines()
-    assert lines[2] == "| `fcn` | 10 / 20 (0.50×) | 9 / 10 (0.90×) | 1.20× | 100 |"
-    assert lines[3] == "| `fcn_crf` (dense) | 30 / 20 (1.50×) | 25 / 20 (**1.25×**) | - | 150 |"
+    assert lines[0].startswith("| variant (CRF graph) | 1 thread: tinyseg / PyTorch ms (ratio) | nothing set: ")
+    assert lines[2] == "| `fcn` | 10 / 20 (0.50×) | 9 / 10 (0.90×) | 1.11× | 12 | 100 |"
+    assert lines[3] == "| `fcn_crf` (dense) | 30 / 20 (**1.50×**) | 25 / 20 (**1.25×**) | 1.20× | - | 150 |"
+    assert lines[4] == "| `multi_fcn` | 40 / 50 (0.80×) | 42 / 50 (0.84×) | **0.95×** | - | 100 |"
 
 
 def test_ab_summary_takes_the_median_of_each_sides_rounds(tmp_path: Path, capsys) -> None:  # noqa: ANN001

@@ -12,7 +12,7 @@ import pytest
 import tinyseg.functions as F
 from tinyseg.autodiff import Tensor, no_grad
 from tinyseg.backend import as_numpy
-from tinyseg.functions import crf as crf_module
+from tinyseg.functions import crf_chunks
 from tinyseg.gradcheck import GRADCHECK_CASES, run_case
 
 from helpers import brute_force_kernel, crf_inputs  # tests/ is on sys.path (rootdir conftest)
@@ -198,9 +198,9 @@ def test_crf_batch_images_are_independent_across_chunks(monkeypatch):
         return z.data, ut.grad, it.grad, wt.grad
 
     whole = run(u0, i0, G)
-    monkeypatch.setattr(crf_module, "_CHUNK_BYTES", 2 * 20 * 20 * 8)  # force chunks of 2 images
+    monkeypatch.setattr(crf_chunks, "_CHUNK_BYTES", 2 * 20 * 20 * 8)  # force chunks of 2 images
     for keep_bytes, threads in ((1 << 30, "1"), (1 << 30, "2"), (2 * 20 * 20 * 8, "2"), (0, "1")):
-        monkeypatch.setattr(crf_module, "_WAVE_BYTES", keep_bytes)  # keep all 3 chunks, 1, none
+        monkeypatch.setattr(crf_chunks, "_WAVE_BYTES", keep_bytes)  # keep all 3 chunks, 1, none
         monkeypatch.setenv("TINYSEG_NUM_THREADS", threads)
         chunked = run(u0, i0, G)
         for a, b in zip(whole, chunked):
@@ -229,8 +229,8 @@ def test_crf_dense_cpu_builds_in_waves_keeps_the_last_and_rebuilds_the_rest(monk
     built: list[tuple[int, weakref.ref]] = []
     whole = run()
     chunk_bytes = 2 * 20 * 20 * 8
-    monkeypatch.setattr(crf_module, "_CHUNK_BYTES", chunk_bytes)  # chunks of 2 images
-    monkeypatch.setattr(crf_module, "_WAVE_BYTES", wave_chunks * chunk_bytes)
+    monkeypatch.setattr(crf_chunks, "_CHUNK_BYTES", chunk_bytes)  # chunks of 2 images
+    monkeypatch.setattr(crf_chunks, "_WAVE_BYTES", wave_chunks * chunk_bytes)
     monkeypatch.setenv("TINYSEG_NUM_THREADS", "2")
 
     def counting(image, *args, **kwargs):
@@ -239,7 +239,7 @@ def test_crf_dense_cpu_builds_in_waves_keeps_the_last_and_rebuilds_the_rest(monk
         built.append((int(first) // 2, weakref.ref(ks[0].K)))
         return ks
 
-    monkeypatch.setattr(crf_module, "crf_kernels", counting)
+    monkeypatch.setattr(crf_chunks, "crf_kernels", counting)
     z, gu, alive = run()
     assert alive == kept
     chunks = [chunk for chunk, _ in built]

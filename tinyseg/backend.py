@@ -114,7 +114,8 @@ THREAD_SETTINGS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def cpu_threads() -> int:
-    """How many threads tinyseg's own parallel CPU work uses (building the dense CRF's kernels).
+    """How many threads tinyseg's own parallel CPU work uses (the dense CRF's kernel builds, Adam's
+    blocks; `tinyseg.threads` runs them and keeps the BLAS pools out of their way).
 
     ``TINYSEG_NUM_THREADS`` if it is set (an empty value counts as unset); else the first of
     `THREAD_SETTINGS` that is set to a positive integer, so that tinyseg uses as many threads as

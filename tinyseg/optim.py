@@ -1,9 +1,9 @@
 """Optimizers: Adam (PyTorch semantics, bias-corrected) and SGD with momentum.
 
 The paper trains with Adam at lr 0.003 [ZX18 §4]. Updates run in place on the parameters' raw
-arrays, a cache-sized block at a time, with one preallocated scratch block, so a step allocates
-nothing: on a 2.2-million-parameter FCN the optimizer is a noticeable part of a CPU training
-step. `Adam.update` is the update itself, on raw arrays; on a GPU a hand-written kernel may run
+arrays, a cache-sized block at a time, with a preallocated scratch block per thread, so a step
+allocates nothing: on a 2.2-million-parameter FCN the optimizer is a noticeable part of a CPU
+training step, and on the CPU the blocks are shared out among tinyseg's threads. `Adam.update` is the update itself, on raw arrays; on a GPU a hand-written kernel may run
 it instead (docs: Performance).
 
 See: lessons/02_fcn.py, tests/test_optim.py.
@@ -17,7 +17,8 @@ import numpy as np
 
 from ._hooks import dispatch
 from .autodiff import Parameter
-from .backend import as_numpy, get_array_module
+from .backend import as_numpy, get_array_module, is_cupy_array
+from .threads import in_shares
 
 
 class Optimizer:
@@ -96,6 +97,9 @@ class Adam(Optimizer):
                inv_sqrt_bc2: float) -> None:
         """Update in place each (parameter, gradient, m, v) of `work` (raw arrays), allocating nothing.
 
+        The blocks are independent, so on the CPU they are shared out among tinyseg's threads
+        (`tinyseg.threads.in_shares`); the result does not depend on how.
+
         Args:
             work: one (p, g, m, v) per parameter that has a gradient.
             b1: β₁.
@@ -103,8 +107,15 @@ class Adam(Optimizer):
             step_size: η / (1 − β₁ᵗ).
             inv_sqrt_bc2: 1 / √(1 − β₂ᵗ).
         """
-        for p, g, m, v in _blocks(work, self.BLOCK):
-            tmp = self._tmp(p)
+        on_cpu = not is_cupy_array(work[0][0])
+        in_shares(self._update_blocks, list(_blocks(work, self.BLOCK)), b1, b2, step_size, inv_sqrt_bc2,
+                  threads=on_cpu)
+
+    def _update_blocks(self, blocks: list[tuple[Any, Any, Any, Any]], share: int, b1: float, b2: float,
+                       step_size: float, inv_sqrt_bc2: float) -> None:
+        """The update of `blocks`, with the scratch of `share` (one per thread)."""
+        for p, g, m, v in blocks:
+            tmp = self._tmp(p, share)
             xp = get_array_module(p)
             xp.multiply(g, 1.0 - b1, out=tmp)
             m *= b1
@@ -120,10 +131,15 @@ class Adam(Optimizer):
             tmp *= step_size                          # η (m/bc₁) / (√(v/bc₂) + ε)
             p -= tmp
 
-    def _tmp(self, p: Any) -> Any:
-        """Scratch shaped like `p`: a view of the preallocated block (fresh only for a large
-        parameter that is not C-contiguous, which `_blocks` passes whole)."""
-        buf = self._scratch[get_array_module(p).__name__ + str(p.dtype)]
+    def _tmp(self, p: Any, share: int = 0) -> Any:
+        """Scratch shaped like `p`: a view of the preallocated block of `share` (fresh only for a
+        large parameter that is not C-contiguous, which `_blocks` passes whole)."""
+        key = get_array_module(p).__name__ + str(p.dtype)
+        buf = self._scratch[key]
+        if share:  # another thread's blocks: a block of its own, made at its first step
+            if f"{key}/{share}" not in self._scratch:
+                self._scratch.setdefault(f"{key}/{share}", get_array_module(p).empty_like(buf))
+            buf = self._scratch[f"{key}/{share}"]
         return buf[:p.size].reshape(p.shape) if p.size <= buf.size else get_array_module(p).empty_like(p)
 
     def state_dict(self) -> dict[str, Any]:

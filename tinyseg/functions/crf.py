@@ -10,28 +10,29 @@ Two labels make every step cheap: with $q = Q_{:,1}$, $KQ_{:,0} = K\mathbf 1 - K
 kernel application per kernel and iteration suffices, and $Q = \mathrm{softmax}(Z)$ is
 $q = \sigma(Z_1 - Z_0)$ (docs: lesson 03, "The library op and its backward").
 
+The kernels come chunk by chunk from `KernelChunks` (`tinyseg.functions.crf_chunks`), which
+decides how many exist at once, when each is built and on how many threads; the op only iterates.
+
 Names: `w[m, l]` is the weight of kernel m for label l; `H`, `W` are the image's height and width.
 
 See: lessons/03_crf.py, tests/test_crf.py.
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
 from ..autodiff import Op, Tensor, as_tensor, is_grad_enabled
-from ..backend import cpu_threads, get_array_module, is_cupy_array
+from ..backend import get_array_module
 from ..errors import UserError
 from ..gradcheck import register_gradcheck
 from .activation import _softmax
+from .crf_chunks import KernelChunks
 from .crf_kernels import (GRAPHS, crf_contraction_bound, crf_default_weights, crf_kernels,  # noqa: F401  (re-exported)
                           crf_spectral_radius, gaussian_factor)
 
 UNARY_DOMAINS = ("logits", "prob")
-_CHUNK_BYTES = 16 * 2**20  # CPU dense kernels are built and iterated per chunk of this size (stays in L3)
-_WAVE_BYTES = 192 * 2**20  # CPU dense kernels built together, and the most kept for the backward pass
 
 
 def _sigmoid(d: Any) -> tuple[Any, Any]:
@@ -46,75 +47,6 @@ def per_label_weights(weights: Any) -> Any:
     """(2,) one weight per kernel, or (2, 2) -> (2, 2) `w[m, l]`, kernel m and label l."""
     xp = get_array_module(weights)
     return weights if weights.ndim == 2 else xp.repeat(weights[:, None], 2, axis=1)  # (2,) -> (2, 2)
-
-
-class KernelChunks:
-    """The CRF's kernels for a batch, chunk by chunk: where `MeanFieldCRFOp` spends its memory.
-
-    Iterating yields ``(i, batch, kernels)``: chunk i, its slice of the batch and `crf_kernels`
-    for it; each pass yields every chunk once, in the order that needs the least memory.
-
-    * The GPU, and the cheap grid4 stencils: the whole batch is one chunk (memory is plentiful
-      there, kernel launches are not).
-    * Dense kernels on the CPU: chunks of `_CHUNK_BYTES` (one 40×40 image: a 10 MB kernel, which
-      stays in cache while mean field iterates on it), built in waves of at most `_WAVE_BYTES`:
-      a wave's chunks are built together, `cpu_threads()` at a time, then yielded one by one,
-      each dropped after its use.
-
-    With ``keep`` (a backward pass will iterate again) the first pass keeps its last wave; the
-    next pass yields that wave first and then builds the earlier waves again. Keeping every
-    kernel of a batch of 29 would take 297 MB.
-
-    Args:
-        image: (N, 1, H, W) features.
-        graph: ``"dense"`` or ``"grid4"``.
-        include_self: keep the self pair.
-        keep: the kernels will be iterated again (the backward pass).
-    """
-
-    def __init__(self, image: Any, graph: str, include_self: bool, keep: bool) -> None:
-        N, P = image.shape[0], image.shape[-2] * image.shape[-1]
-        self.image, self.graph, self.include_self, self.keep = image, graph, include_self, keep
-        self.cpu_dense = graph == "dense" and not is_cupy_array(image)
-        self.per_chunk = max(1, min(N, _CHUNK_BYTES // (P * P * image.dtype.itemsize))) if self.cpu_dense else max(N, 1)
-        self.batches = [slice(n0, min(N, n0 + self.per_chunk)) for n0 in range(0, N, self.per_chunk)]
-        n = len(self.batches)
-        wave = max(1, _WAVE_BYTES // (self.per_chunk * P * P * image.dtype.itemsize)) if self.cpu_dense else 1
-        self.waves = [list(range(max(0, w1 - wave), w1)) for w1 in range(n, 0, -wave)][::-1]  # the last one full
-        self.kept: dict[int, list[Any]] = {}
-        self.spare: list[Any] = []  # the arrays of dropped dense chunks, for the next wave
-        self.iterated = False
-
-    def __iter__(self) -> Iterator[tuple[int, slice, list[Any]]]:
-        first, self.iterated = not self.iterated, True
-        for wave in self.waves if first else self.waves[::-1]:  # a later pass: the kept wave first
-            kernels = {i: self.kept.pop(i) for i in wave if i in self.kept}
-            kernels.update(self._build([i for i in wave if i not in kernels]))
-            keep_wave = first and self.keep and wave is self.waves[-1]
-            for i in wave:
-                ks = kernels.pop(i)
-                if keep_wave:
-                    self.kept[i] = ks
-                yield i, self.batches[i], ks
-                if self.cpu_dense and not keep_wave:  # used: its array serves the next wave
-                    self.spare.append(ks[0].K.base)
-
-    def _build(self, chunks: list[int]) -> dict[int, list[Any]]:
-        """Build these chunks' kernels; on the CPU in `cpu_threads()` threads (NumPy releases the
-        GIL inside its ufuncs), each into its own array, a spare one when there is one."""
-        def build(i: int, out: Any) -> list[Any]:
-            return crf_kernels(self.image[self.batches[i]], self.graph, self.include_self, out=out)
-
-        if not self.cpu_dense:
-            return {i: build(i, None) for i in chunks}
-        P = self.image.shape[-2] * self.image.shape[-1]
-        outs = [(self.spare.pop() if self.spare else np.empty((self.per_chunk, P, P), self.image.dtype))
-                [: self.batches[i].stop - self.batches[i].start] for i in chunks]
-        threads = min(cpu_threads(), len(chunks))
-        if threads <= 1:
-            return dict(zip(chunks, map(build, chunks, outs)))
-        with ThreadPoolExecutor(threads) as pool:
-            return dict(zip(chunks, pool.map(build, chunks, outs)))
 
 
 class MeanFieldCRFOp(Op):

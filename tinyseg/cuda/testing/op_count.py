@@ -259,14 +259,14 @@ def counting(run_kernels: bool = True) -> Iterator[Tally]:
     """Patch NumPy's creation functions and the kernel launcher so both count; reset the tally.
 
     tinyseg picks a layout by device where it asks `is_cupy_array`: the CRF builds its dense
-    kernels image by image on the CPU and for the batch at once on the GPU; the ``adam`` fast path
-    runs on CuPy arrays only. Here those modules see Counted arrays as CuPy arrays, so the count
+    kernels image by image on the CPU and for the batch at once on the GPU; Adam shares its blocks
+    out among threads on the CPU only; the ``adam`` fast path runs on CuPy arrays only. Here those modules see Counted arrays as CuPy arrays, so the count
     follows the GPU's branch. ``run_kernels=False`` counts each kernel launch without running it
     (the command line's default; ``--emulate-kernels`` runs them).
     """
-    crf, crf_kernels, cuda_optim = (importlib.import_module(m) for m in (
-        "tinyseg.functions.crf", "tinyseg.functions.crf_kernels", "tinyseg.cuda.optim"))
-    launch, is_cupy = Kernel.__call__, crf.is_cupy_array
+    crf_chunks, crf_kernels, optim, cuda_optim = (importlib.import_module(m) for m in (
+        "tinyseg.functions.crf_chunks", "tinyseg.functions.crf_kernels", "tinyseg.optim", "tinyseg.cuda.optim"))
+    launch, is_cupy = Kernel.__call__, crf_chunks.is_cupy_array
 
     def counted_launch(self: Any, *args: Any, **kwargs: Any) -> None:
         with _op(f"cuda:{self.name}"):
@@ -278,8 +278,8 @@ def counting(run_kernels: bool = True) -> Iterator[Tally]:
 
     patches = [(np, n, _creator(n)) for n in CREATE] + [(np, n, _converter(n)) for n in CONVERT] + [
         (Kernel, "__call__", counted_launch), (cuda_optim, "_elementwise_adam", lambda: _adam_elementwise),
-        (crf, "is_cupy_array", on_device), (crf_kernels, "is_cupy_array", on_device),
-        (cuda_optim, "is_cupy_array", on_device)]
+        (crf_chunks, "is_cupy_array", on_device), (crf_kernels, "is_cupy_array", on_device),
+        (optim, "is_cupy_array", on_device), (cuda_optim, "is_cupy_array", on_device)]
     saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
     try:
         for owner, name, fn in patches:
