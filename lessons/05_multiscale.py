@@ -145,8 +145,9 @@ def main() -> None:
     # Where multi-scale should act: drawn boxes, the mass anywhere in the ROI, by mass size.
     # --8<-- [start:study]
     shutil.rmtree(args.out / "run_multiscale_study", ignore_errors=True)
-    mine = studies.run_multiscale_study(boxes="drawn", seeds=1, epochs=1 if args.fast else 10,
-                                        out=args.out / "run_multiscale_study", fast=args.fast)
+    mine = studies.run_multiscale_study(
+        boxes="drawn", seeds=1, epochs=1 if args.fast else 10,
+        out=args.out / "run_multiscale_study", fast=args.fast)
     # --8<-- [end:study]
     committed = studies.load_committed("multiscale")
     finding(6, f"per third of mass size, this run ({mine['command']['epochs']} epochs): "
