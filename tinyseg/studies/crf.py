@@ -158,8 +158,8 @@ def render_crf_study(study: dict[str, Any]) -> str:
              "true boundary.", ""]
     for protocol, res in study["protocols"].items():
         lines += [f"**{protocol.capitalize()} boxes** ({res['n_test']} test ROIs):", "",
-                  "| FCN epochs | FCN Dice (%) | + CRF, default w: Δ Dice [95 % CI], p | trimap w=1 / w=3 Δ "
-                  "| + CRF, learned w: Δ Dice [95 % CI], p | trimap w=1 / w=3 Δ |", "|---|---|---|---|---|---|"]
+                  "| FCN epochs | FCN Dice (%) | CRF, default w: Δ [95 % CI], p | trimap Δ w=1 / 3 "
+                  "| CRF, learned w: Δ [95 % CI], p | trimap Δ w=1 / 3 |", "|---|---|---|---|---|---|"]
         for e, row in res["budgets"].items():
             cells = [e, mean_sd(row["fcn"])]
             for cond in CRF_CONDITIONS[1:]:
