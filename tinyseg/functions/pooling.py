@@ -60,25 +60,26 @@ class MaxPool2dOp(Op):
     def backward(self, gy: Any) -> Any:
         xp = get_array_module(gy)
         x, (OH, OW), k, s = self.x, self.out_hw, self.k, self.s
-        gx = xp.zeros(x.shape, dtype=gy.dtype)
         if self.pool2x2:
+            # the windows tile x unless H or W is odd: then the dropped row/column gets zeros
+            tiled = x.shape[2] == 2 * OH and x.shape[3] == 2 * OW
+            gx = (xp.empty if tiled else xp.zeros)(x.shape, dtype=gy.dtype)
             taken = None  # windows whose gradient went to an earlier position (first-max tie rule)
-            nan_max = bool((self.y != self.y).any())  # some window holds NaN (maximum propagates it)
             for di, dj in ((0, 0), (0, 1), (1, 0), (1, 1)):
                 q = x[:, :, di:2 * OH:2, dj:2 * OW:2]
                 if (di, dj) == (1, 1):
                     m = ~taken
-                else:
-                    m = q == self.y
-                    if nan_max:  # a NaN q is its window's max: pick the first NaN, as argmax
-                        m |= q != q
+                else:  # q picked: q is the max, or q is NaN (then the max is NaN: maximum propagates it)
+                    m = q != q
+                    m |= q == self.y
                     if taken is None:
                         taken = m
                     else:
                         m &= ~taken
                         taken |= m
-                gx[:, :, di:2 * OH:2, dj:2 * OW:2] = gy * m
+                xp.multiply(gy, m, out=gx[:, :, di:2 * OH:2, dj:2 * OW:2])
             return gx
+        gx = xp.zeros(x.shape, dtype=gy.dtype)
         for i in range(k):
             for j in range(k):
                 gx[:, :, i:i + s * OH:s, j:j + s * OW:s] += gy * (self.arg == i * k + j)
