@@ -120,3 +120,11 @@ def test_study_tables_and_quotes_are_current_and_every_included_section_exists()
     missing = [f"{page.relative_to(ROOT)}: {name}" for page in sorted((ROOT / "docs").rglob("*.md"))
                for name in include.findall(page.read_text(encoding="utf-8")) if name not in have]
     assert not missing, f"pages include study quote sections that tools/make_studies.py does not write: {missing}"
+
+
+def test_no_snippet_include_shares_a_line_with_a_list_bullet() -> None:
+    # pymdownx.snippets only replaces a `--8<--` line on its own: after "- " it stays literal text
+    bad = [f"{page.relative_to(ROOT)}:{k}" for page in sorted((ROOT / "docs").rglob("*.md"))
+           for k, line in enumerate(page.read_text(encoding="utf-8").splitlines(), start=1)
+           if re.match(r"\s*(?:[-*+]|\d+\.)\s+--8<--", line)]
+    assert not bad, f"snippet includes after a list bullet render as literal text: {bad}"
