@@ -213,3 +213,12 @@ def test_numpy_functions_see_a_cpu_tensor_as_its_array() -> None:
     assert float(np.mean(t).item()) == 1.5 and float(np.sum(t).item()) == 6.0
     with pytest.raises(UserError, match="out="):
         t.sum(out=np.empty(()))
+
+
+def test_pow_reads_the_dtype_without_converting_the_tensor(monkeypatch) -> None:  # noqa: ANN001
+    # a GPU tensor refuses np.asarray; pow must not call it just to learn the dtype
+    def refuse(self, dtype=None, copy=None):  # noqa: ANN001, ANN202
+        raise AssertionError("np.asarray(tensor) was called")
+
+    monkeypatch.setattr(ts.Tensor, "__array__", refuse)
+    assert (ts.Tensor(np.arange(3.0)) ** 2).dtype == np.float64

@@ -189,7 +189,7 @@ def pow(x: Any, exponent: int | float) -> Tensor:  # noqa: A001  (mirrors operat
     if isinstance(exponent, Tensor) or not isinstance(exponent, (int, float, np.integer, np.floating)):
         raise UserError(f"pow: exponent must be a constant real number, got {type(exponent).__name__}; "
                         "for a tensor exponent write exp(b * log(a)).")
-    dtype = getattr(x, "dtype", np.asarray(x).dtype)
+    dtype = x.dtype if hasattr(x, "dtype") else np.asarray(x).dtype  # no host copy of a GPU tensor
     if dtype.kind in "iub" and isinstance(exponent, (int, np.integer)) and exponent < 0:
         raise UserError(f"pow: an integer tensor to the negative integer power {exponent} (NumPy refuses it); "
                         "convert the tensor to float first, or use a float exponent.")
