@@ -9,9 +9,8 @@ above the target, 1.0× the twin's step, and a second setting more than 3 % slow
 With ``--write`` the table replaces the one between the ``cpu_summary`` snippet markers of
 RESULTS.md (which the performance page includes), so no number in it is typed by hand.
 
-    python benchmarks/cpu_summary.py --one results/threads/train_step_cpu_threads.json \\
-        --two results/threads/train_step_cpu_threads.json \\
-        --before-two results/threads/nothing_set_before.json --write
+    python benchmarks/cpu_summary.py --one benchmarks/results/threads/train_step_cpu_threads_idle.json \\
+        --two benchmarks/results/threads/train_step_cpu_threads_idle.json --write
 """
 from __future__ import annotations
 

@@ -32,6 +32,16 @@ def test_crf_study_small_grid_is_bit_identical_with_two_jobs_and_resumes(tmp_pat
     assert md == render_crf_study(one) and "**Drawn boxes**" in md
 
 
+@pytest.mark.slow
+def test_crf_study_without_the_learned_weights_trains_no_fcn_crf(tmp_path, tmp_cache) -> None:  # noqa: ANN001
+    study = run_crf_study(protocols=("drawn",), seeds=1, epochs_grid=(1,), fast=True, out=tmp_path, learned=False)
+    assert sorted(p.name for p in (tmp_path / "runs" / "drawn").iterdir()) == ["fcn_e1_s0"]
+    res = study["protocols"]["drawn"]
+    assert set(res["budgets"]["1"]) == {"fcn", "crf_default"} and "learned_weights" not in res
+    assert study["command"]["learned"] is False
+    assert "| not run | not run |" in render_crf_study(study)
+
+
 def test_crf_study_refuses_bad_options_before_training(tmp_path) -> None:  # noqa: ANN001
     with pytest.raises(OptionError):
         run_crf_study(out=tmp_path, seeds=0)

@@ -37,13 +37,15 @@ CRF_EPOCHS = (1, 3, 10, 30)
 CRF_CONDITIONS = ("fcn", "crf_default", "crf_learned")
 
 
-def _crf_runs(base: TrainConfig, epochs_grid: Sequence[int], seeds: int, root: Path) -> list[tuple[TrainConfig, Path]]:
-    """(config, run dir) of every FCN budget and the FCN-CRF, per seed."""
+def _crf_runs(base: TrainConfig, epochs_grid: Sequence[int], seeds: int, root: Path,
+              learned: bool) -> list[tuple[TrainConfig, Path]]:
+    """(config, run dir) of every FCN budget and, when `learned`, the FCN-CRF, per seed."""
     runs = []
     for s in range(seeds):
         for e in epochs_grid:
             runs.append((replace(base, variant="fcn", epochs=e, seed=s), root / f"fcn_e{e}_s{s}"))
-        runs.append((replace(base, variant="fcn_crf", epochs=max(epochs_grid), seed=s), root / f"fcn_crf_s{s}"))
+        if learned:
+            runs.append((replace(base, variant="fcn_crf", epochs=max(epochs_grid), seed=s), root / f"fcn_crf_s{s}"))
     return runs
 
 
@@ -67,7 +69,7 @@ def _with_crf(run: Any, images: np.ndarray, weights: np.ndarray | None, n_iter: 
 def run_crf_study(data: str = "phantom", protocols: Sequence[str] = ("tight", "drawn"), seeds: int = 3,
                   epochs_grid: Sequence[int] = CRF_EPOCHS, out: str | Path = "results/crf_study", fast: bool = False,
                   data_seed: int = 0, jobs: int = 1, threads_per_job: int | None = None, quiet: bool = False,
-                  n_iter_eval: int = 10, crf_graph: str = "dense") -> dict[str, Any]:
+                  n_iter_eval: int = 10, crf_graph: str = "dense", learned: bool = True) -> dict[str, Any]:
     """What the CRF buys as the FCN's quality varies; writes ``crf_study.json`` and ``crf_study.md``.
 
     Args:
@@ -83,6 +85,9 @@ def run_crf_study(data: str = "phantom", protocols: Sequence[str] = ("tight", "d
         quiet: no progress output.
         n_iter_eval: mean-field iterations at inference.
         crf_graph: ``"dense"`` (the paper) or ``"grid4"``.
+        learned: also train an FCN-CRF per seed (the largest budget) and apply its learned CRF
+            weights to every FCN's unaries (the ``crf_learned`` condition); ``False`` keeps only the
+            default weights and skips that training (lesson 03's reduced study).
     Returns:
         The study as written to ``crf_study.json``.
     """
@@ -99,39 +104,47 @@ def run_crf_study(data: str = "phantom", protocols: Sequence[str] = ("tight", "d
     out = Path(out)
     study: dict[str, Any] = {"data": data, "protocols": {}, "command": {
         "data": data, "protocols": list(protocols), "seeds": seeds, "epochs_grid": epochs_grid, "fast": fast,
-        "data_seed": data_seed, "n_iter_eval": n_iter_eval, "crf_graph": crf_graph}}
+        "data_seed": data_seed, "n_iter_eval": n_iter_eval, "crf_graph": crf_graph,
+        "learned": learned}}
     for protocol in protocols:
         dataset = load_dataset(data, data_seed=data_seed, boxes=protocol)
         dataset = merge_validation(fast_subset(dataset) if fast else dataset)  # fixed budgets, no selection
         base = replace(TrainConfig(), data=data, data_seed=data_seed, boxes=protocol, val_frac=0.0,
                        crf_graph=crf_graph, n_iter=2 if fast else TrainConfig.n_iter, n_iter_eval=n_iter_eval)
         root = out / "runs" / protocol
-        train_runs(_crf_runs(base, epochs_grid, seeds, root), dataset, jobs, threads_per_job, quiet, protocol)
-        study["protocols"][protocol] = _crf_scores(root, dataset, epochs_grid, seeds, n_iter_eval, crf_graph)
+        train_runs(_crf_runs(base, epochs_grid, seeds, root, learned), dataset, jobs, threads_per_job, quiet,
+                   protocol)
+        study["protocols"][protocol] = _crf_scores(root, dataset, epochs_grid, seeds, n_iter_eval, crf_graph,
+                                                   learned)
     atomic_write_text(out / "crf_study.json", json.dumps(study, indent=2))
     atomic_write_text(out / "crf_study.md", render_crf_study(study))
     return study
 
 
 def _crf_scores(root: Path, dataset: Any, epochs_grid: Sequence[int], seeds: int, n_iter: int,
-                graph: str) -> dict[str, Any]:
+                graph: str, learned: bool = True) -> dict[str, Any]:
     """Every FCN budget × condition, scored on the test split."""
     images, target = dataset.test.images, np.asarray(dataset.test.labels)
-    learned = [load_run(root / f"fcn_crf_s{s}").model.crf.weights.data.astype(np.float64) for s in range(seeds)]
+    weights = [load_run(root / f"fcn_crf_s{s}").model.crf.weights.data.astype(np.float64)
+               for s in range(seeds)] if learned else []
     rows: dict[str, Any] = {}
     for e in epochs_grid:
         runs = [load_run(root / f"fcn_e{e}_s{s}") for s in range(seeds)]
         preds = {"fcn": [_with_crf(r, images, None, n_iter, graph) for r in runs],
-                 "crf_default": [_with_crf(r, images, crf_default_weights(graph), n_iter, graph) for r in runs],
-                 "crf_learned": [_with_crf(r, images, w, n_iter, graph) for r, w in zip(runs, learned)]}
+                 "crf_default": [_with_crf(r, images, crf_default_weights(graph), n_iter, graph) for r in runs]}
+        if learned:
+            preds["crf_learned"] = [_with_crf(r, images, w, n_iter, graph) for r, w in zip(runs, weights)]
         row = {c: score_condition(p, target) for c, p in preds.items()}
-        for c in CRF_CONDITIONS[1:]:
+        for c in list(preds)[1:]:
             row[c]["vs_fcn"] = paired_comparison(preds["fcn"], preds[c], target)
         rows[str(e)] = row
-    joint = [json.loads((root / f"fcn_crf_s{s}" / "metrics.json").read_text())["test"]["dice_pooled"]
-             for s in range(seeds)]  # the FCN-CRF trained end to end, for comparison
-    return {"n_test": int(len(target)), "budgets": rows, "learned_weights": [w.tolist() for w in learned],
-            "fcn_crf_joint_dice_pooled_seeds": joint}
+    result = {"n_test": int(len(target)), "budgets": rows}
+    if learned:
+        result["learned_weights"] = [w.tolist() for w in weights]
+        result["fcn_crf_joint_dice_pooled_seeds"] = [  # the FCN-CRF trained end to end, for comparison
+            json.loads((root / f"fcn_crf_s{s}" / "metrics.json").read_text())["test"]["dice_pooled"]
+            for s in range(seeds)]
+    return result
 
 
 def summarize_crf(study: dict[str, Any], protocol: str) -> str:
@@ -163,6 +176,9 @@ def render_crf_study(study: dict[str, Any]) -> str:
         for e, row in res["budgets"].items():
             cells = [e, mean_sd(row["fcn"])]
             for cond in CRF_CONDITIONS[1:]:
+                if cond not in row:  # a study run without the FCN-CRF (learned=False)
+                    cells += ["not run", "not run"]
+                    continue
                 v = row[cond]["vs_fcn"]
                 cells.append(f"{delta_ci(v)}, {fmt_p(v['paired_p_wilcoxon'])}")
                 cells.append(f"{100 * v['trimap_w1_difference']:+.2f} / {100 * v['trimap_w3_difference']:+.2f}")
