@@ -62,3 +62,27 @@ def test_normalise_rewrites_the_run_folder_to_the_lessons_default() -> None:
     out = Path("/tmp/xyz123")
     text = mf.normalise(f"    saved {out}/01_mlp.png\n    saved {mf.ROOT}/docs/x.png\n", out, "01_autodiff")
     assert text == "    saved runs/lessons/01_autodiff/01_mlp.png\n    saved docs/x.png\n"
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=[p.stem for p in LESSONS])
+def test_every_finding_is_shown_beside_its_discussion_and_cut_from_the_current_output(lesson: Path) -> None:
+    """The per-finding file is the committed output cut by `findings_sections`, and the page
+    includes every finding of it (the full output stays below, collapsed)."""
+    tool = _make_figures()
+    output = (OUTPUTS / f"{lesson.stem}.txt").read_text()
+    cut = OUTPUTS / f"{lesson.stem}.findings.txt"
+    assert cut.read_text() == tool.findings_sections(output), "rerun: python tools/make_figures.py findings"
+    numbers = re.findall(r"^\[(\d+)\] ", output, re.M)
+    page = (ROOT / "docs" / "lessons" / f"{lesson.stem}.md").read_text()
+    shown = set(re.findall(rf'--8<-- "docs/outputs/{lesson.stem}\.findings\.txt:f(\d+)"', page))
+    missing = [n for n in numbers if n not in shown]
+    assert not missing, f"{lesson.stem}.md shows no include of finding(s) {missing} beside their discussion"
+    assert re.search(rf'^\?\?\? note .*\n\n +```text\n +--8<-- "docs/outputs/{lesson.stem}\.txt"', page, re.M), \
+        "the whole default output should stay on the page, collapsed (??? note)"
+
+
+def test_findings_sections_keep_continuation_lines_and_drop_other_output() -> None:
+    tool = _make_figures()
+    text = "progress line\n[1] first finding\n    continued\n[2] second\nsummary line\n    indented but after\n"
+    assert tool.findings_sections(text) == ("--8<-- [start:f1]\n[1] first finding\n    continued\n--8<-- [end:f1]\n"
+                                            "--8<-- [start:f2]\n[2] second\n--8<-- [end:f2]\n")
