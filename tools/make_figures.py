@@ -130,14 +130,10 @@ def _write(path: Path, text: str) -> None:
 
 def machine() -> str:
     """One line naming the machine the times were measured on."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from _common import cpu_model  # noqa: PLC0415  (the benchmarks' one description of the CPU)
+
+    cpu = cpu_model()
     threads = os.environ.get("OMP_NUM_THREADS") or os.environ.get("OPENBLAS_NUM_THREADS") or "default"
     return f"{cpu}, {os.cpu_count()} cores, BLAS threads: {threads}, Python {platform.python_version()}"
 
