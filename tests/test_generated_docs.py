@@ -38,7 +38,7 @@ def test_lesson_page_has_no_output_block_that_is_not_an_included_file(lesson: Pa
     page = (ROOT / "docs" / "lessons" / f"{lesson.stem}.md").read_text()
     for block in re.findall(r"^ *```text\n(.*?)^ *```", page, re.M | re.S):
         lines = [line.strip() for line in block.strip().splitlines()]
-        assert len(lines) == 1 and re.fullmatch(r'--8<-- "docs/outputs/[\w.]+\.txt"', lines[0]), (
+        assert len(lines) == 1 and re.fullmatch(r'--8<-- "docs/outputs/(solutions/)?[\w.]+\.txt"', lines[0]), (
             f"{lesson.stem}.md shows an output block typed by hand: {block[:200]!r}")
     typed = re.findall(r"^\[\d+\] ", page, re.M)
     assert not typed, f"{lesson.stem}.md shows numbered findings typed into the page"
