@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-shot GPU check for the device machine (H100/H200: Python 3.12, CuPy 14, PyTorch; no
 # pydicom, no network). Runs from any directory; tinyseg is used from this checkout. About 5 min:
-#   1. verification of every CUDA fast path, TINYSEG_FUSED=1 set explicitly: each gradient-check
+#   1. verification of every CUDA fast path, TINYSEG_FAST_PATHS=1 set explicitly: each gradient-check
 #      case a fast path overrides against the plain path on the GPU (float32 and float64), the
 #      float64 gradient check through the fast paths, one training step of every variant and graph
 #      fused against plain, CuPy against NumPy for every case and variant, and `tinyseg train
@@ -47,16 +47,16 @@ PYEOF
 
   local t0=$SECONDS
   local dry=${GPU_CHECK_DRYRUN:-0}
-  echo "== [1/4] fast-path verification tests (TINYSEG_FUSED=1), limit ${T_TESTS}s"
+  echo "== [1/4] fast-path verification tests (TINYSEG_FAST_PATHS=1), limit ${T_TESTS}s"
   rm -f "$DEST/fast_paths_taken.jsonl"
   if [ "$dry" = 1 ]; then
     # On the CPU: the same tests through the emulator (slow: one thread per CUDA thread), the
     # float64 cases and one training step.
-    TINYSEG_FUSED=1 TINYSEG_GPU_DRYRUN=1 TINYSEG_GPU_CHECK_OUT="$DEST" timeout "$T_TESTS" \
+    TINYSEG_FAST_PATHS=1 TINYSEG_GPU_DRYRUN=1 TINYSEG_GPU_CHECK_OUT="$DEST" timeout "$T_TESTS" \
       "$PY" -m pytest -q -p no:cacheprovider tests/test_gpu_fast_paths.py \
       -k "(case_equals and float64) or step_on_the_device[fcn-dense]" --junitxml "$DEST/pytest_gpu.xml"
   else
-    TINYSEG_FUSED=1 TINYSEG_GPU_CHECK_OUT="$DEST" timeout "$T_TESTS" "$PY" -m pytest -q -p no:cacheprovider \
+    TINYSEG_FAST_PATHS=1 TINYSEG_GPU_CHECK_OUT="$DEST" timeout "$T_TESTS" "$PY" -m pytest -q -p no:cacheprovider \
       --gradcheck tests/test_gpu_fast_paths.py tests/test_gpu_parity.py --junitxml "$DEST/pytest_gpu.xml"
   fi
   echo "pytest rc=$? ($((SECONDS - t0)) s)"
@@ -65,7 +65,7 @@ PYEOF
   local gpu
   gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
   "$PY" benchmarks/gpu_verified.py "$DEST" --gpu "${gpu:-none (emulated dry run)}" \
-      --command "benchmarks/gpu_check.sh (TINYSEG_FUSED=1 pytest tests/test_gpu_fast_paths.py tests/test_gpu_parity.py)"
+      --command "benchmarks/gpu_check.sh (TINYSEG_FAST_PATHS=1 pytest tests/test_gpu_fast_paths.py tests/test_gpu_parity.py)"
   if [ "$dry" = 1 ]; then echo "== dry run: benchmarks skipped; done in ${SECONDS} s"; return; fi
 
   echo "== [3/4] train_step.py --device gpu (fused, plain, torch; inference at batch 1024), limit ${T_STEP}s"
@@ -77,7 +77,7 @@ PYEOF
 
   echo "== [4/4] epochs_gpu.py --device gpu (100 epochs of adv_multi_fcn_crf), limit ${T_EPOCHS}s"
   t0=$SECONDS
-  TINYSEG_FUSED=1 timeout "$T_EPOCHS" "$PY" benchmarks/epochs_gpu.py --device gpu --epochs 100 --max-seconds 40 \
+  TINYSEG_FAST_PATHS=1 timeout "$T_EPOCHS" "$PY" benchmarks/epochs_gpu.py --device gpu --epochs 100 --max-seconds 40 \
       --json "$DEST/epochs_gpu.json"
   echo "epochs_gpu rc=$? ($((SECONDS - t0)) s)"
   echo "== done in ${SECONDS} s"

@@ -6,10 +6,10 @@ code performs on NumPy, for every variant (CRF variants once per graph), batch 2
 training step after a warm-up step (forward, backward, the adversarial branch, Adam) and one
 eval-mode inference batch, in three modes:
 
-* plain: ``tinyseg.cuda.fused(False)``, the code every op runs without its fast paths;
+* plain: ``tinyseg.cuda.fast_paths(False)``, the code every op runs without its fast paths;
 * default: only the fast paths in ``tinyseg.cuda.VERIFIED`` (what a GPU runs without
-  ``TINYSEG_FUSED``);
-* fused: ``tinyseg.cuda.fused(True)``, the hand-written kernels are taken where they apply, each
+  ``TINYSEG_FAST_PATHS``);
+* fused: ``tinyseg.cuda.fast_paths(True)``, the hand-written kernels are taken where they apply, each
   launch one operation. By default a launch is counted and not executed: the step reads nothing
   back from the device (syncs = 0, checked), so no value can change which operations run.
   ``--emulate-kernels`` runs them through the g++ emulator (slow; same counts).

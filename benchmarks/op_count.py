@@ -32,7 +32,7 @@ import numpy as np
 import tinyseg
 import tinyseg.cuda
 from tinyseg.cuda.kernels import Kernel, launches
-from tinyseg.cuda.registry import fused
+from tinyseg.cuda.registry import fast_paths
 from tinyseg.cuda.testing import emulated
 
 PKG, CUDA_PKG = Path(tinyseg.__file__).parent, Path(tinyseg.cuda.__file__).parent
@@ -292,7 +292,7 @@ def counting(run_kernels: bool = True) -> Iterator[Tally]:
 
 
 MODES = ("plain", "default", "fused")
-"""plain: every fast path off; default: the verified ones (as a GPU runs without TINYSEG_FUSED);
+"""plain: every fast path off; default: the verified ones (as a GPU runs without TINYSEG_FAST_PATHS);
 fused: every fast path on."""
 
 
@@ -321,7 +321,7 @@ def count_case(variant: str, graph: str, images: np.ndarray, labels: np.ndarray,
     x, y = images.astype(np.float32).view(Counted), labels.view(Counted)
     switch = {"plain": False, "default": None, "fused": True}[mode]
     quiet = np.errstate(all="ignore") if not run_kernels else np.errstate()
-    with emulated(), fused(switch), quiet, counting(run_kernels) as tally:
+    with emulated(), fast_paths(switch), quiet, counting(run_kernels) as tally:
         for p in model.parameters():
             p.data = p.data.view(Counted)  # the parameters live "on the device"
         opt = Adam(model.parameters(), lr=3e-3)  # its moments and scratch come from patched zeros_like/empty

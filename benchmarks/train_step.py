@@ -5,7 +5,7 @@ float32: zero_grad, forward, backward, the adversarial branch where the variant 
 and one inference batch (eval mode: 10 mean-field iterations, no graph). tinyseg runs on numpy
 (``--device cpu``) or cupy (``--device gpu``); the twin (`torch_reference.py`) on torch CPU or CUDA.
 On the GPU a third implementation, "plain", is tinyseg with its hand-written CUDA fast paths
-switched off (``TINYSEG_FUSED=0``), so each table shows what the fused kernels gained.
+switched off (``TINYSEG_FAST_PATHS=0``), so each table shows what the fused kernels gained.
 
 Method: each implementation is timed in its OWN process (one thread pool per
 process: OpenBLAS and PyTorch's OpenMP threads in one process steal each other's cores), the
@@ -42,7 +42,7 @@ from _common import (VARIANTS, blas_summary, cases, child_env, has_crf, machine_
                      median, peak_rss_mb, thread_label)
 
 IMPLS = ("tinyseg", "plain", "torch")
-"""plain = tinyseg with its GPU fast paths off (TINYSEG_FUSED=0): the baseline the fused kernels beat."""
+"""plain = tinyseg with its GPU fast paths off (TINYSEG_FAST_PATHS=0): the baseline the fused kernels beat."""
 
 
 # ================================================================ child side
@@ -213,7 +213,7 @@ def _spawn(impl: str, specs: list[str], threads: int, a: argparse.Namespace) -> 
            "--infer-steps", str(a.infer_steps), "--batch", str(a.batch), "--big-batch", str(a.big_batch),
            "--big-variants", *a.big_variants]
     env = child_env(threads, a.native_blas)
-    env["TINYSEG_FUSED"] = "0" if impl == "plain" else "1"
+    env["TINYSEG_FAST_PATHS"] = "0" if impl == "plain" else "1"
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=a.child_timeout)
     line = next((ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")), None)
     if p.returncode != 0 or line is None:

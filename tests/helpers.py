@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import tinyseg as ts
-from tinyseg.cuda import fused
+from tinyseg.cuda import fast_paths
 from tinyseg.cuda.testing import emulate, emulated
 
 needs_gxx = pytest.mark.skipif(not emulate.available(),
@@ -24,7 +24,7 @@ needs_gxx = pytest.mark.skipif(not emulate.available(),
 @contextmanager
 def fast_paths_emulated() -> Iterator[None]:
     """Every fast path on, and kernels run on NumPy arrays through the g++ emulator."""
-    with emulated(), fused(True):
+    with emulated(), fast_paths(True):
         yield
 
 

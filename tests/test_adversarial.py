@@ -158,7 +158,7 @@ def test_logged_r_ratio_is_the_mean_over_images_of_norm_r_over_norm_i(path: str,
     want = np.mean(eps / np.linalg.norm(x.astype(np.float64).reshape(3, -1), axis=1))
     m = tiny("adv_fcn", dtype=dtype)
     before = tc.launches["adversarial_input"]
-    with tc.fused(path == "kernel"), (emulated() if path == "kernel" else tc.fused(False)):
+    with tc.fast_paths(path == "kernel"), (emulated() if path == "kernel" else tc.fast_paths(False)):
         res = loss_and_backward(m, x, y, adversarial=True, eps=eps)
     assert tc.launches["adversarial_input"] - before == (path == "kernel")  # the path really taken
     assert res.r_ratio == pytest.approx(want, rel=tol)

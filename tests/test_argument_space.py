@@ -174,9 +174,9 @@ def test_a_fast_forward_is_followed_by_its_own_backward_outside_the_block() -> N
     plain = ts.Tensor(x, requires_grad=True)
     F.max_pool2d(plain).sum().backward()
     t = ts.Tensor(x, requires_grad=True)
-    with emulated(), cuda.fused(True):
+    with emulated(), cuda.fast_paths(True):
         y = F.max_pool2d(t)
-    with cuda.fused(False):
+    with cuda.fast_paths(False):
         y.sum().backward()  # the forward's fast path still takes it
     np.testing.assert_array_equal(t.grad, plain.grad)
 
@@ -199,11 +199,26 @@ def test_mean_asks_the_dispatcher_once() -> None:
     assert calls == [("MeanOp", "forward")]
 
 
+@pytest.mark.parametrize("name", ["TINYSEG_FAST_PATHS", "TINYSEG_FUSED"])
 @pytest.mark.parametrize("value", ["true", "off", "2"])
-def test_an_unknown_tinyseg_fused_value_is_refused(value: str) -> None:
-    env = dict(os.environ, TINYSEG_FUSED=value)
+def test_an_unknown_fast_paths_value_is_refused(name: str, value: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("TINYSEG_FAST_PATHS", "TINYSEG_FUSED")} | {name: value}
     out = subprocess.run([sys.executable, "-c", "import tinyseg.cuda"], capture_output=True, text=True, env=env)
-    assert out.returncode != 0 and "TINYSEG_FUSED" in out.stderr and "OptionError" in out.stderr
+    assert out.returncode != 0 and name in out.stderr and "OptionError" in out.stderr
+
+
+def test_the_old_names_of_the_fast_path_switches_still_work_with_a_deprecation_warning() -> None:
+    code = ("import warnings\nwarnings.simplefilter('error', DeprecationWarning)\n"
+            "try:\n    import tinyseg.cuda\nexcept DeprecationWarning as w:\n    print('env:', w)\n")
+    env = {k: v for k, v in os.environ.items() if k != "TINYSEG_FAST_PATHS"} | {"TINYSEG_FUSED": "0"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert "env: TINYSEG_FUSED is deprecated" in out.stdout and "TINYSEG_FAST_PATHS=0" in out.stdout
+    from tinyseg import cuda
+
+    with pytest.warns(DeprecationWarning, match="fast_paths"):
+        with cuda.fused(False):
+            assert not cuda.enabled("adam")
+    assert cuda.enabled("adam") == ("adam" in cuda.VERIFIED and os.environ.get("TINYSEG_FAST_PATHS", "") != "0")
 
 
 def test_numpy_functions_see_a_cpu_tensor_as_its_array() -> None:

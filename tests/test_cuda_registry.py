@@ -42,7 +42,7 @@ def test_teaching_modules_never_import_or_name_the_fast_paths(path: Path) -> Non
     assert not {m for m in imported if m == "tinyseg.cuda" or m.startswith("tinyseg.cuda.")}, imported
     assert not {m for m in imported if m.startswith("cupy")}, "only tinyseg.backend imports CuPy"
     code = path.read_text()
-    assert not re.search(r"\btinyseg\.cuda\b|\bfused\.\w+\(|get_kernel|kernel_state", code)
+    assert not re.search(r"\btinyseg\.cuda\b|\bfast_paths\.\w+\(|\bfused\.\w+\(|get_kernel|fast_path_record", code)
 
 
 def _excerpts() -> list[tuple[str, str]]:
@@ -62,7 +62,7 @@ def test_every_lesson_excerpt_is_free_of_device_branches(where: str, text: str) 
     # The one visible dispatch line of the forward and of the backward walk is not a device branch.
     text = re.sub(r"dispatch\(self, \"forward\", self\.forward, \*arrays\)|"
                   r"dispatch\(op, \"backward\", op\.backward, \*gys\)", "", text)
-    found = re.findall(r"\b(is_cupy_array|cupy_module|import cupy|cuda|fused\.\w+|dispatch|get_kernel|kernel_state|"
+    found = re.findall(r"\b(is_cupy_array|cupy_module|import cupy|cuda|fast_paths\.\w+|fused\.\w+|dispatch|get_kernel|fast_path_record|"
                        r"gpu_available|xp is np|xp is not np)\b", text)
     assert not found, f"{where} shows {found}"
 
@@ -97,20 +97,20 @@ tc.register(_Twice, name="test_twice", forward=_twice_forward, backward=_twice_b
 
 
 def test_an_override_that_declines_lets_the_plain_code_run_and_keeps_its_state_on_the_record() -> None:
-    with emulated(), tc.fused(True):
+    with emulated(), tc.fast_paths(True):
         taken = _Twice()
         x = ts.Tensor(np.ones((2, 3)), requires_grad=True)
         taken(x).sum().backward()
         declined = _Twice()
         declined(ts.Tensor(np.ones((1, 3)), requires_grad=True))
-    assert taken.kernel_state.marker == "forward ran" and not hasattr(taken, "saved_by_plain")
+    assert taken.fast_path_record.marker == "forward ran" and not hasattr(taken, "saved_by_plain")
     np.testing.assert_array_equal(x.grad, 2.0)
-    assert declined.saved_by_plain and not hasattr(declined.kernel_state, "marker")
+    assert declined.saved_by_plain and not hasattr(declined.fast_path_record, "marker")
 
 
 def test_overrides_run_only_where_kernels_run_and_only_when_switched_on() -> None:
-    for context in (tc.fused(True), emulated()):  # NumPy without the emulator; the emulator with it off
+    for context in (tc.fast_paths(True), emulated()):  # NumPy without the emulator; the emulator with it off
         with context:
             op = _Twice()
             op(ts.Tensor(np.ones((2, 3))))
-            assert op.saved_by_plain and "kernel_state" not in vars(op)
+            assert op.saved_by_plain and "fast_path_record" not in vars(op)

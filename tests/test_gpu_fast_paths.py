@@ -3,7 +3,7 @@ case whose op a fast path overrides, the float64 gradient check through the fast
 training step of every variant and graph, fused against plain on the same device.
 
 These are the checks that admit a fast path to `tinyseg.cuda.VERIFIED` (benchmarks/gpu_check.sh runs
-them with TINYSEG_FUSED=1 and benchmarks/gpu_verified.py turns the result into records). Without a GPU
+them with TINYSEG_FAST_PATHS=1 and benchmarks/gpu_verified.py turns the result into records). Without a GPU
 they skip, unless TINYSEG_GPU_DRYRUN=1 asks for a dry run: the same tests on NumPy arrays through the
 g++ emulator (how the script is checked before it spends GPU time).
 
@@ -44,13 +44,13 @@ def _device_array(a: np.ndarray):  # noqa: ANN202
 def _fast(on: bool):  # noqa: ANN202
     """Every fast path on (on the GPU, or emulated in a dry run) or off."""
     if not on:
-        with tc.fused(False):
+        with tc.fast_paths(False):
             yield
     elif DRYRUN and not gpu_available():
         with fast_paths_emulated():
             yield
     else:
-        with tc.fused(True):
+        with tc.fast_paths(True):
             yield
 
 

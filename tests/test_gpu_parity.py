@@ -106,7 +106,7 @@ def test_gpu_training_step_runs_every_fast_path_and_matches_the_plain_path_on_th
         m = build_model("adv_multi_fcn_crf", np.full((40, 40), 0.4), seed=0, crf_graph=graph).to("gpu")
         opt = Adam(m.parameters(), lr=3e-3)
         before = dict(tc.launches)
-        with tc.fused(on):
+        with tc.fast_paths(on):
             res = loss_and_backward(m, x, y, adversarial=True, eps=0.1)
             grads = {n: ts.as_numpy(p.grad) for n, p in m.named_parameters()}
             opt.step()
@@ -125,7 +125,7 @@ def test_gpu_training_step_runs_every_fast_path_and_matches_the_plain_path_on_th
 
 
 def test_gpu_step_runs_no_unverified_kernel_by_default() -> None:
-    """TINYSEG_FUSED unset: the GPU runs the plain CuPy code; of tinyseg's kernels only VERIFIED ones may run."""
+    """TINYSEG_FAST_PATHS unset: the GPU runs the plain CuPy code; of tinyseg's kernels only VERIFIED ones may run."""
     import tinyseg.cuda as tc
 
     cp = cupy_module()
@@ -134,6 +134,6 @@ def test_gpu_step_runs_no_unverified_kernel_by_default() -> None:
     y = cp.asarray(rng.integers(0, 2, (4, 40, 40)))
     m = build_model("adv_fcn_crf", np.full((40, 40), 0.4), seed=0).to("gpu")
     before = dict(tc.launches)
-    with tc.fused(None):
+    with tc.fast_paths(None):
         loss_and_backward(m, x, y, adversarial=True, eps=0.1)
     assert {k for k, v in tc.launches.items() if v > before.get(k, 0)} == set()

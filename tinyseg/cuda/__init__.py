@@ -10,12 +10,15 @@ arrays, the oracle of every kernel.
 
 Which fast paths run:
 
-* ``TINYSEG_FUSED`` unset (the default): only those in `VERIFIED`, the fast paths that have
-  passed their tests on a real GPU. Today that is ``adam`` alone (the per-parameter CuPy
+* ``TINYSEG_FAST_PATHS`` unset (the default): only those in `VERIFIED`, the fast paths that have
+  passed their tests on a real GPU: ``adam`` alone (the per-parameter CuPy
   elementwise Adam); the GPU runs every other op as the plain CuPy code.
-* ``TINYSEG_FUSED=1``: every registered fast path (`FAST_PATHS`), verified or not.
-* ``TINYSEG_FUSED=0``: none; Adam runs as the NumPy update on CuPy arrays.
-* in code: ``with tinyseg.cuda.fused(True | False | None): ...`` (None: the verified ones).
+* ``TINYSEG_FAST_PATHS=1``: every registered fast path (`FAST_PATHS`), verified or not.
+* ``TINYSEG_FAST_PATHS=0``: none; Adam runs as the NumPy update on CuPy arrays.
+* in code: ``with tinyseg.cuda.fast_paths(True | False | None): ...`` (None: the verified ones).
+
+``TINYSEG_FUSED`` and ``tinyseg.cuda.fused`` are the old names of the two switches: still read
+for one release, with a `DeprecationWarning`.
 
 This package is imported by `tinyseg.backend` the first time CuPy is used, so the overrides are
 in place whenever CuPy arrays are; ``import tinyseg`` never needs it.
@@ -31,9 +34,9 @@ from __future__ import annotations
 
 from . import registry
 from .kernels import BLOCK, Kernel, get_kernel, launches, source
-from .registry import FAST_PATHS, VERIFIED, enabled, fused, register
+from .registry import FAST_PATHS, VERIFIED, enabled, fast_paths, fused, register
 
-__all__ = ["BLOCK", "FAST_PATHS", "Kernel", "VERIFIED", "enabled", "fused", "get_kernel", "launches", "register",
+__all__ = ["BLOCK", "FAST_PATHS", "Kernel", "VERIFIED", "enabled", "fast_paths", "fused", "get_kernel", "launches", "register",
            "source"]
 
 from . import adversarial, crf, layers, optim  # noqa: E402  (each registers its fast paths)

@@ -12,7 +12,7 @@ override registered for the same method is asked, and finally the plain code run
 
 ``record`` is the one place where a fast path keeps what it needs between calls (the argmax of a
 pooling forward for its backward, Adam's pointer table across steps): a `Record` the registry
-attaches to the object as ``obj.kernel_state``. The op's own attributes stay those of the plain
+attaches to the object as ``obj.fast_path_record``. The op's own attributes stay those of the plain
 code.
 
 The fast path that took an op's forward also takes its backward: the registry notes the path in
@@ -23,11 +23,12 @@ plain forward saves. After a plain forward only the fast paths that override a b
 
 An override runs only when all of these hold:
 
-* its fast path is switched on: ``TINYSEG_FUSED=1`` turns on every one, ``TINYSEG_FUSED=0`` none,
-  and unset (or empty) only those in `VERIFIED` (`fused` switches in code); any other value is
-  refused when this package is imported;
-* the first array argument lives where kernels run (``device="cupy"``: a CuPy array, or a NumPy
-  array while a host compiler is installed, see `tinyseg.cuda.testing.emulated`);
+* its fast path is switched on: ``TINYSEG_FAST_PATHS=1`` turns on every one,
+  ``TINYSEG_FAST_PATHS=0`` none, and unset (or empty) only those in `VERIFIED` (`fast_paths`
+  switches in code); any other value is refused when this package is imported. The old name
+  ``TINYSEG_FUSED`` is still read, with a `DeprecationWarning`, when the new one is unset;
+* the first array argument lives where kernels run (a CuPy array, or a NumPy array while a host
+  compiler is installed, see `tinyseg.cuda.testing.emulated`);
 * its dtype is one of ``dtypes``.
 
 `install` plugs `overrides` into `tinyseg._hooks`, the one dispatch point of the teaching code.
@@ -37,6 +38,7 @@ See: tinyseg/_hooks.py, tests/test_cuda_registry.py.
 from __future__ import annotations
 
 import os
+import warnings
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -65,9 +67,13 @@ _MODES = {"": "verified", "0": "none", "1": "all"}
 
 
 def _mode_from_environment() -> str:
-    value = os.environ.get("TINYSEG_FUSED", "")
+    name, value = "TINYSEG_FAST_PATHS", os.environ.get("TINYSEG_FAST_PATHS", "")
+    if not value.strip() and os.environ.get("TINYSEG_FUSED", "").strip():
+        name, value = "TINYSEG_FUSED", os.environ["TINYSEG_FUSED"]
+        warnings.warn("TINYSEG_FUSED is deprecated and will be removed in the next release: set "
+                      f"TINYSEG_FAST_PATHS={value.strip()} instead.", DeprecationWarning, stacklevel=2)
     if value.strip() not in _MODES:
-        raise OptionError(f"TINYSEG_FUSED={value!r} is not understood: use 1 (every fast path), 0 (none), "
+        raise OptionError(f"{name}={value!r} is not understood: use 1 (every fast path), 0 (none), "
                           "or leave it unset (the fast paths verified on a GPU).")
     return _MODES[value.strip()]
 
@@ -76,7 +82,7 @@ _state = {"mode": _mode_from_environment()}
 
 
 class Record(SimpleNamespace):
-    """What the fast paths of one object keep between calls (``obj.kernel_state``)."""
+    """What the fast paths of one object keep between calls (``obj.fast_path_record``)."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +91,6 @@ class FastPath:
 
     name: str
     target: Any
-    device: str
     dtypes: tuple[np.dtype, ...]
     methods: dict[str, Callable[..., Any]]
 
@@ -98,29 +103,26 @@ taken: Counter[str] = Counter()
 """How many calls each fast path has taken (did not decline), by name: which paths a test exercised."""
 
 
-def register(target: type | str, device: str = "cupy", dtypes: tuple = (np.float32, np.float64), *,
+def register(target: type | str, dtypes: tuple = (np.float32, np.float64), *,
              name: str, **methods: Callable[..., Any]) -> FastPath:
     """Install overrides of `target`'s methods (or of the helper named `target`).
 
     Args:
         target: an `Op` subclass or optimizer class (methods ``forward``, ``backward``, ``update``),
             or a helper's name (method ``call``).
-        device: where the override runs; only ``"cupy"`` (GPU, or NumPy through a host compiler).
         dtypes: the dtypes of the first array argument it takes.
         name: the fast path's name, as `VERIFIED` and `enabled` know it.
         **methods: the overrides, by method name.
     Returns:
         The registered `FastPath`.
     """
-    if device != "cupy":
-        raise ValueError(f"unknown device {device!r}: fast paths run on 'cupy'")
     if name in FAST_PATHS:
         raise ValueError(f"a fast path named {name!r} is already registered")
     owner, renamed = (None, {target: methods["call"]}) if isinstance(target, str) else (target, methods)
     if "forward" in renamed and "backward" not in renamed:
         raise ValueError(f"fast path {name!r} overrides a forward without its backward: the plain "
                          "backward cannot use the state of a fast forward")
-    path = FastPath(name, target, device, tuple(np.dtype(d) for d in dtypes), renamed)
+    path = FastPath(name, target, tuple(np.dtype(d) for d in dtypes), renamed)
     for method in renamed:
         _table.setdefault((owner, method), []).append(path)
     FAST_PATHS[name] = path
@@ -128,13 +130,13 @@ def register(target: type | str, device: str = "cupy", dtypes: tuple = (np.float
 
 
 def enabled(name: str) -> bool:
-    """True when fast path `name` may run (``TINYSEG_FUSED``, `fused`, `VERIFIED`)."""
+    """True when fast path `name` may run (``TINYSEG_FAST_PATHS``, `fast_paths`, `VERIFIED`)."""
     mode = _state["mode"]
     return mode == "all" or (mode == "verified" and name in VERIFIED)
 
 
 @contextmanager
-def fused(on: bool | None) -> Iterator[None]:
+def fast_paths(on: bool | None) -> Iterator[None]:
     """Inside the block: every fast path on (True), none (False), or only the verified ones (None)."""
     old = _state["mode"]
     _state["mode"] = "verified" if on is None else "all" if on else "none"
@@ -142,6 +144,13 @@ def fused(on: bool | None) -> Iterator[None]:
         yield
     finally:
         _state["mode"] = old
+
+
+def fused(on: bool | None) -> Any:
+    """The old name of `fast_paths` (deprecated; removed in the next release)."""
+    warnings.warn("tinyseg.cuda.fused is deprecated: use tinyseg.cuda.fast_paths.", DeprecationWarning,
+                  stacklevel=2)
+    return fast_paths(on)
 
 
 def _first_array(args: tuple) -> Any:
@@ -157,7 +166,7 @@ def overrides(target: Any, method: str, args: tuple) -> Any:
     """The `tinyseg._hooks` overrider: run the first applicable override, or return NotImplemented."""
     helper = isinstance(target, type(None))
     if method == "backward":
-        record = target.__dict__.get("kernel_state")
+        record = target.__dict__.get("fast_path_record")
         forward_path = None if record is None else record.__dict__.get("forward_path")
         if forward_path is not None:
             return _backward_of(forward_path, target, record, args)
@@ -176,9 +185,9 @@ def overrides(target: Any, method: str, args: tuple) -> Any:
         if helper:
             out = fn(*args)
         else:
-            record = target.__dict__.get("kernel_state")
+            record = target.__dict__.get("fast_path_record")
             if record is None:
-                record = target.kernel_state = Record()
+                record = target.fast_path_record = Record()
             out = fn(target, record, *args)
         if out is not NotImplemented:
             taken[path.name] += 1

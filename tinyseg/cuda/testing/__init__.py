@@ -43,7 +43,7 @@ class EmulatorCompiler:
 def emulated(multiprocessors: int = 2) -> Iterator[None]:
     """Inside the block, fast paths also run on NumPy arrays, through the g++ emulator.
 
-    Which fast paths run still follows `tinyseg.cuda.fused`; the tests switch them all on.
+    Which fast paths run still follows `tinyseg.cuda.fast_paths`; the tests switch them all on.
 
     Args:
         multiprocessors: what `multiprocessor_count` reports for the emulated device.
