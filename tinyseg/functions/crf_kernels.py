@@ -124,8 +124,9 @@ def gaussian_factor(n: int, xp: Any, dtype: Any) -> Any:
 class SeparablePositionKernel:
     r"""$K_{ij} = \tfrac12 e^{-\|p_i-p_j\|^2}$ with $p$ in pixels, applied as $\tfrac12 G_y X G_x^\top$.
 
-    Exact: $e^{-\|p_i-p_j\|^2} = e^{-(y_i-y_j)^2}e^{-(x_i-x_j)^2}$, so the (P, P) kernel is the
-    Kronecker product $G_y\otimes G_x$ and never needs to be formed.
+    Exact: with $p_i = (u_i, v_i)$ (row, column), $e^{-\|p_i-p_j\|^2} =
+    e^{-(u_i-u_j)^2}e^{-(v_i-v_j)^2}$, so the (P, P) kernel is the Kronecker product
+    $G_y\otimes G_x$ of the row and column factors and never needs to be formed.
 
     Args:
         H: image height.
@@ -330,6 +331,8 @@ def crf_contraction_bound(weights: Any, image: Any, graph: str = "dense", includ
         (N,) float64 NumPy array.
     """
     w = np.asarray(weights.get() if hasattr(weights, "get") else weights, dtype=np.float64)
+    # --8<-- [start:contraction_bound]
     w2 = np.repeat(w[:, None], 2, axis=1) if w.ndim == 1 else w  # (2,) -> (2, 2)
-    lam = crf_spectral_radius(image, graph, include_self)  # (N, 2)
-    return 0.25 * lam @ np.abs(w2.sum(axis=1))
+    lam = crf_spectral_radius(image, graph, include_self)  # (N, 2): λ_max(K_m) per image
+    return 0.25 * lam @ np.abs(w2.sum(axis=1))  # ¼ Σ_m |w[m, 0] + w[m, 1]| λ_max(K_m)
+    # --8<-- [end:contraction_bound]
