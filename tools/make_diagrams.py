@@ -173,7 +173,7 @@ def diagram_fcn() -> plt.Figure:
     # the prior bias, a learned parameter
     _box(ax, x_add, 1.75, 1.35, 0.42, f"prior $b$  {_shape(shapes[7])}\n(Eq. 6)", color=PARAM)
     _arrow(ax, (x_add, 1.75 - 0.22), (x_add, y2 + 0.2))
-    _box(ax, 1.0, y2, 1.6, 0.62, "softmax → $P_{fcn}$ (Eq. 1)\nor CRF unary $U$", color=OP)
+    _box(ax, 1.0, y2, 1.6, 0.62, "softmax → $\\mathbb{P}_{fcn}$ (Eq. 1)\nor CRF unary $U$", color=OP)
     _arrow(ax, (l_out - 0.04, y2), (1.0 + 0.82, y2))
     ax.text(0.08, 3.58, "FCN 1 of Table 1: the shape (channels×height×width) after every layer",
             ha="left", va="top", fontsize=FONT + 0.5, weight="bold")
