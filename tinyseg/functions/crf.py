@@ -6,9 +6,10 @@ image-dependent kernel, which adversarial training needs). `mean_field_crf_compo
 (`tinyseg.functions.crf_composite`) computes the same thing from primitive ops with dense
 (N, P, P) kernels; it is the test oracle (and only meant for small images).
 
-Two labels make every step cheap: with $q = Q_{:,1}$, $KQ_{:,0} = K\mathbf 1 - Kq$, so one
-kernel application per kernel and iteration suffices, and $Q = \mathrm{softmax}(Z)$ is
-$q = \sigma(Z_1 - Z_0)$ (docs: lesson 03, "The library op and its backward").
+Two labels make every step cheap: with $q = Q(\cdot,1)$, the messages of label 0 are
+$K_m\mathbf 1 - K_mq$, so one kernel application $s_m = K_mq$ (`s[m]`) per kernel and
+iteration suffices, and $Q = \mathrm{softmax}(Z)$ is $q = \sigma(Z(\cdot,1) - Z(\cdot,0))$
+(docs: lesson 03, "The library op and its backward"; the symbols: the glossary's notation table).
 
 The kernels come chunk by chunk from `KernelChunks` (`tinyseg.functions.crf_chunks`), which
 decides how many exist at once, when each is built and on how many threads; the op only iterates.
