@@ -1,5 +1,6 @@
-"""The backward of the multi-scale fusion U_l = Σ_k α_{k,l} log softmax(z_k)_l, as derived in lesson 05
-("The fusion's backward"): dL/dα_{k,l} = Σ G_l ℓ_{k,l} and dL/dz_{k,c} = α_{k,c} G_c − p_{k,c} Σ_l α_{k,l} G_l."""
+"""The backward of the multi-scale fusion U_l = Σ_k α_{k,l} log softmax(z_k)_l, as lesson 05 derives
+it ("The fusion's backward"): dL/dα_{k,l} = Σ G_l ℓ_{k,l} and
+dL/dz_{k,c} = α_{k,c} G_c − π_{k,c} Σ_l α_{k,l} G_l, with π_k = softmax(z_k) and G = dL/dU."""
 from __future__ import annotations
 
 import numpy as np
@@ -32,12 +33,12 @@ def test_multiscale_fusion_backward_matches_the_derived_formula():
     alpha = m.alpha.data
     for k, z in enumerate(zs):
         ell = _log_softmax(z.data)
-        p = np.exp(ell)
+        pi = np.exp(ell)  # π_k
         a = alpha[k][None, :, None, None]  # α_{k,l}, broadcast over images and pixels
         np.testing.assert_allclose(U.data, sum(alpha[j][None, :, None, None] * _log_softmax(zj.data)
                                                for j, zj in enumerate(zs)), rtol=0, atol=1e-12)
         np.testing.assert_allclose(m.alpha.grad[k], (G * ell).sum(axis=(0, 2, 3)), rtol=1e-12, atol=0)
-        want = a * G - p * (a * G).sum(axis=1, keepdims=True)
+        want = a * G - pi * (a * G).sum(axis=1, keepdims=True)
         np.testing.assert_allclose(z.grad, want, rtol=0, atol=1e-12)
 
 

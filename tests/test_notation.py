@@ -36,13 +36,15 @@ RETIRED = [
     # a standard normal variable was Z
     (r"\\lvert\s*Z\s*\\rvert|standard normal \$Z\$", r"P(\lvert Z \rvert > z)", r"\mathbb P(\lvert \xi \rvert > x)"),
     # P named a probability as well as the pixel count: probabilities are ℙ
-    (NOT_MATHBB + r"P\s*(?:\\bigl|\\big|\\left)?\(", r"$P(\mathbf y) \propto e^{-E}$", r"$\mathbb P(\mathbf y)$, $(P-1)$"),
+    (NOT_MATHBB + r"P\s*(?:\\bigl|\\big|\\left)?\(", r"$P(\mathbf y) \propto e^{-E}$",
+     r"$\mathbb P(\mathbf y)$, $(P-1)$"),
     (NOT_MATHBB + r"P_\{?fcn", r"\log P_{fcn}(y_i)", r"\log \mathbb{P}_{fcn}(y_i)"),
     (r"\\log\s*" + NOT_MATHBB + r"P\b", r"gradient of $\log P$", r"gradient of $\log \mathbb P$"),
     (r"\\\|\s*(?:\\,)?\s*P\s*\)", r"\mathrm{KL}(Q\,\|\,P)", r"\mathrm{KL}(Q\,\|\,\mathbb P)"),
     (r"=\s*P\s*\$?\s*,", r"$\exp(-\psi_u) = P$, a probability", r"$= \mathbb P(y_i \mid I)$, a"),
     # the all-ones vector 𝟏 named the identity in the projection Id − ĝĝᵀ
-    (r"\\mathbf\s*\{?1\}?\s*-\s*\\hat", r"\big(\mathbf 1 - \hat g\hat g^\top\big)", r"\big(\mathrm{Id} - \hat g\hat g^\top\big)"),
+    (r"\\mathbf\s*\{?1\}?\s*-\s*\\hat", r"\big(\mathbf 1 - \hat g\hat g^\top\big)",
+     r"\big(\mathrm{Id} - \hat g\hat g^\top\big)"),
     # the messages: the paper's accented Q's of Eq. 5 ...
     (r"\\(?:tilde|check|hat|breve)\s*\{?Q", r"\tilde Q^{(m)}_i(l)", r"s_m(i, l)"),
     # ... M, S, C, A for the steps of the corrected Eq. 5 ...
@@ -63,7 +65,8 @@ RETIRED = [
     # a CRF weight without its label index
     (r"\bw_m\b", r"\mathrm{softmax}(U + \sum_m w_m K_m Q)", r"\sum_m w_{m,l}\,s_m"),
     # the Hessian was H, the image height's letter
-    (r"(?<![\\\w])(?<!\\mathcal )H\s*=\s*\\nabla_I\^2", r"$H = \nabla_I^2\mathcal L$", r"$\mathcal H = \nabla_I^2\mathcal L$"),
+    (r"(?<![\\\w])(?<!\\mathcal )H\s*=\s*\\nabla_I\^2", r"$H = \nabla_I^2\mathcal L$",
+     r"$\mathcal H = \nabla_I^2\mathcal L$"),
     # an FCN's probabilities were p_k, the position's letter: now π_k
     (r"\bp_k\b", r"\prod_k p_k^{\,c}", r"\prod_k \pi_k^{\,c}"),
 ]
@@ -111,7 +114,8 @@ def test_the_notation_table_exists_and_names_the_symbols_the_pages_use() -> None
     assert len(body) >= 25 and all(len(r) == 5 for r in body), [r for r in body if len(r) != 5]
     symbols = " ".join(r[0] for r in body)
     for symbol in (r"$P$", r"$Z_t$", r"$s_{m,t}$", r"$\mathbf 1$", r"$\mathrm{Id}$", r"$\Omega$", r"$\nu_i$",
-                   r"$\mathbb P$", r"$k^{(0)}_{ij}$", r"$k^{(1)}_{ij}$", r"$w_{m,l}$", r"$\delta_t$", r"$\alpha_{k,l}$"):
+                   r"$\mathbb P$", r"$k^{(0)}_{ij}$", r"$k^{(1)}_{ij}$", r"$w_{m,l}$", r"$\delta_t$",
+                   r"$\alpha_{k,l}$"):
         assert symbol in symbols, symbol
     meanings = {r[0]: r[1] for r in body}
     assert "intensity" in meanings[r"$k^{(0)}_{ij}$, $K_0$"] and "position" in meanings[r"$k^{(1)}_{ij}$, $K_1$"]
@@ -143,7 +147,8 @@ def test_scanned_pages_exist_and_the_papers_print_is_the_only_exempt_region() ->
 
 def test_every_page_is_scanned_or_left_out_with_a_reason() -> None:
     pages = {p.relative_to(DOCS).as_posix() for p in DOCS.glob("*.md")}
-    pages |= {p.relative_to(DOCS).as_posix() for folder in ("lessons", "derivations") for p in (DOCS / folder).glob("*.md")}
+    for folder in ("lessons", "derivations"):
+        pages |= {p.relative_to(DOCS).as_posix() for p in (DOCS / folder).glob("*.md")}
     assert pages == set(SCANNED) | set(NOT_SCANNED), pages ^ (set(SCANNED) | set(NOT_SCANNED))
     assert not set(SCANNED) & set(NOT_SCANNED)
 
