@@ -333,6 +333,6 @@ def crf_contraction_bound(weights: Any, image: Any, graph: str = "dense", includ
     w = np.asarray(weights.get() if hasattr(weights, "get") else weights, dtype=np.float64)
     # --8<-- [start:contraction_bound]
     w2 = np.repeat(w[:, None], 2, axis=1) if w.ndim == 1 else w  # (2,) -> (2, 2)
-    lam = crf_spectral_radius(image, graph, include_self)  # (N, 2): λ_max(K_m) per image
+    lam = crf_spectral_radius(image, graph, include_self)  # (N, 2): each λ_max(K_m)
     return 0.25 * lam @ np.abs(w2.sum(axis=1))  # ¼ Σ_m |w[m, 0] + w[m, 1]| λ_max(K_m)
     # --8<-- [end:contraction_bound]
