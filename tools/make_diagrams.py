@@ -215,7 +215,7 @@ def diagram_crf_rnn() -> plt.Figure:
     yU, yQ, yK = 2.75, 1.65, 0.55
     _box(ax, 0.5, yU, 0.75, 0.5, "unary $U$\n2×40×40", color=TENSOR, size=FONT)
     _box(ax, 0.5, yK, 0.75, 0.5, "image $I$\n1×40×40", color=TENSOR, size=FONT)
-    _box(ax, 1.6, yK, 1.1, 0.62, "kernels $K_0(I)$, $K_1$\nweights $w$: 2 or 2×2", color=PARAM, size=FONT)
+    _box(ax, 1.6, yK, 1.1, 0.62, "kernels $K_0(I)$, $K_1$\nweights $w_{m,l}$", color=PARAM, size=FONT)
     _arrow(ax, (0.88, yK), (1.05, yK))
     _box(ax, 1.6, yQ, 1.0, 0.5, "$Q_0 =$\nsoftmax$(U)$", color=OP, size=FONT)
     _arrow(ax, (0.5, yU - 0.25), (1.25, yQ + 0.25), rad=0.25)
