@@ -34,8 +34,8 @@ from .models import SegmentationModel
 def adversarial_perturbation(g: Any, eps: float) -> Any:
     r"""Per-image perturbation $R_n = \varepsilon\,g_n/\|g_n\|_2$ [ZX18 Eq. 7].
 
-    Computed robustly as $\hat g = g/\max|g|$, then $\varepsilon\hat g/\|\hat g\|_2$
-    (the same direction, immune to underflow); R_n = 0 where g_n vanishes.
+    Computed robustly: $g_n$ is first divided by $\max|g_n|$ (the same direction, immune to
+    underflow), then scaled to norm $\varepsilon$; $R_n = 0$ where $g_n$ vanishes.
 
     Args:
         g: image gradients (N, C, H, W) (raw array).

@@ -85,6 +85,11 @@ class MultiScaleFCN(Module):
     the authors' code: $U_l = \sum_k \alpha_{k,l}\,\mathrm{softmax}(z_k)_l$, used directly
     as the unary score.
 
+    Gradient (by autodiff): $\partial\mathcal L/\partial z_{k,c} = \alpha_{k,c}G_c -
+    \pi_{k,c}\sum_l \alpha_{k,l}G_l$ with $G = \partial\mathcal L/\partial U$ and
+    $\pi_k = \mathrm{softmax}(z_k)$ (docs: lesson 05, "The fusion's backward";
+    tests/test_multiscale_fusion.py).
+
     Args:
         prior: the empirical prior (40, 40) initialising each FCN's prior bias, or None (zeros).
         fusion: ``"logits"`` (default) or ``"prob"`` (the authors' code).

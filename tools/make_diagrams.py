@@ -173,7 +173,7 @@ def diagram_fcn() -> plt.Figure:
     # the prior bias, a learned parameter
     _box(ax, x_add, 1.75, 1.35, 0.42, f"prior $b$  {_shape(shapes[7])}\n(Eq. 6)", color=PARAM)
     _arrow(ax, (x_add, 1.75 - 0.22), (x_add, y2 + 0.2))
-    _box(ax, 1.0, y2, 1.6, 0.62, "softmax → $P_{fcn}$ (Eq. 1)\nor CRF unary $U$", color=OP)
+    _box(ax, 1.0, y2, 1.6, 0.62, "softmax → $\\mathbb{P}_{fcn}$ (Eq. 1)\nor CRF unary $U$", color=OP)
     _arrow(ax, (l_out - 0.04, y2), (1.0 + 0.82, y2))
     ax.text(0.08, 3.58, "FCN 1 of Table 1: the shape (channels×height×width) after every layer",
             ha="left", va="top", fontsize=FONT + 0.5, weight="bold")
@@ -215,7 +215,7 @@ def diagram_crf_rnn() -> plt.Figure:
     yU, yQ, yK = 2.75, 1.65, 0.55
     _box(ax, 0.5, yU, 0.75, 0.5, "unary $U$\n2×40×40", color=TENSOR, size=FONT)
     _box(ax, 0.5, yK, 0.75, 0.5, "image $I$\n1×40×40", color=TENSOR, size=FONT)
-    _box(ax, 1.6, yK, 1.1, 0.62, "kernels $K_0(I)$, $K_1$\nweights $w$ (2×2)", color=PARAM, size=FONT)
+    _box(ax, 1.6, yK, 1.1, 0.62, "kernels $K_0(I)$, $K_1$\nweights $w_{m,l}$", color=PARAM, size=FONT)
     _arrow(ax, (0.88, yK), (1.05, yK))
     _box(ax, 1.6, yQ, 1.0, 0.5, "$Q_0 =$\nsoftmax$(U)$", color=OP, size=FONT)
     _arrow(ax, (0.5, yU - 0.25), (1.25, yQ + 0.25), rad=0.25)

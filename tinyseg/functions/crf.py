@@ -6,9 +6,10 @@ image-dependent kernel, which adversarial training needs). `mean_field_crf_compo
 (`tinyseg.functions.crf_composite`) computes the same thing from primitive ops with dense
 (N, P, P) kernels; it is the test oracle (and only meant for small images).
 
-Two labels make every step cheap: with $q = Q_{:,1}$, $KQ_{:,0} = K\mathbf 1 - Kq$, so one
-kernel application per kernel and iteration suffices, and $Q = \mathrm{softmax}(Z)$ is
-$q = \sigma(Z_1 - Z_0)$ (docs: lesson 03, "The library op and its backward").
+Two labels make every step cheap: with $q = Q(\cdot,1)$, the messages of label 0 are
+$K_m\mathbf 1 - K_mq$, so one kernel application $s_m = K_mq$ (`s[m]`) per kernel and
+iteration suffices, and $Q = \mathrm{softmax}(Z)$ is $q = \sigma(Z(\cdot,1) - Z(\cdot,0))$
+(docs: lesson 03, "The library op and its backward"; the symbols: the glossary's notation table).
 
 The kernels come chunk by chunk from `KernelChunks` (`tinyseg.functions.crf_chunks`), which
 decides how many exist at once, when each is built and on how many threads; the op only iterates.
@@ -44,10 +45,13 @@ def _sigmoid(d: Any) -> tuple[Any, Any]:
     return xp.where(d >= 0, r, e * r), e * r * r
 
 
+# --8<-- [start:per_label_weights]
 def per_label_weights(weights: Any) -> Any:
-    """(2,) one weight per kernel, or (2, 2) -> (2, 2) `w[m, l]`, kernel m and label l."""
+    """(2,) one weight per kernel or (2, 2) -> (2, 2) `w[m, l]`, kernel m, label l."""
     xp = get_array_module(weights)
-    return weights if weights.ndim == 2 else xp.repeat(weights[:, None], 2, axis=1)  # (2,) -> (2, 2)
+    # (2,) -> (2, 2): w[m, 0] = w[m, 1] = weights[m]
+    return weights if weights.ndim == 2 else xp.repeat(weights[:, None], 2, axis=1)
+# --8<-- [end:per_label_weights]
 
 
 class MeanFieldCRFOp(Op):
@@ -112,8 +116,11 @@ class MeanFieldCRFOp(Op):
         N, _, H, W = self.inputs[0].shape
         if self.unary_domain == "prob":  # back through U = softmax(unary)
             gU = U * (gU - (gU * U).sum(axis=1, keepdims=True))
-        if self.inputs[2].ndim == 1:  # one weight per kernel: its gradient sums both labels
+        # --8<-- [start:weights_grad]
+        # one weight per kernel (shape (2,)): its gradient sums both labels
+        if self.inputs[2].ndim == 1:
             gw = gw.sum(axis=1)
+        # --8<-- [end:weights_grad]
         if gI is not None:
             gI = gI.reshape(N, 1, H, W).astype(self.inputs[1].dtype)  # (N, P) -> (N, 1, H, W)
         return gU.reshape(N, 2, H, W), gI, gw.astype(self.inputs[2].dtype)  # (N, 2, P) -> (N, 2, H, W)
@@ -181,13 +188,14 @@ def mean_field_crf(unary: Any, image: Any, weights: Any, n_iter: int = 5, graph:
     r"""T iterations of mean-field inference in the two-label CRF, as one differentiable op   [ZX18 Eq. 2-5].
 
     Energy $E(\mathbf y)=-\sum_i U_i(y_i)+\sum_{i<j}[y_i\ne y_j]\sum_m w^{(m)}k^{(m)}_{ij}$ (Potts).
-    With $Q^{(0)}=\mathrm{softmax}(U)$, each iteration computes
+    With $Q_0=\mathrm{softmax}(U)$ and the messages $s_m = K_m Q_{t-1}$, each iteration computes
 
-    $$Z_t = U + \sum_m w_m\,K^{(m)}Q^{(t-1)},\qquad Q^{(t)}=\mathrm{softmax}(Z_t),$$
+    $$Z_t = U + \sum_m w^{(m)} s_m,\qquad Q_t=\mathrm{softmax}(Z_t),$$
 
-    which equals the Potts update $U-\sum_m w_m K^{(m)}Q^{(t-1)}(\mathbf 1\mathbf 1^\top-I)$ up
-    to a per-pixel constant (docs: lesson 03, "The math"; tests/test_crf.py checks both forms). Per-label weights $w_{m,l}$ multiply the message
-    of label $l$. Kernels: see `crf_kernels` (dense: intensity $e^{-(I_i-I_j)^2/2}/(P-1)$ and
+    which equals the Potts update $U-\sum_m w^{(m)} s_m(\mathbf 1\mathbf 1^\top-\mathrm{Id})$ up
+    to a per-pixel constant (docs: lesson 03, "The math"; tests/test_crf.py checks both forms).
+    Per-label weights $w_{m,l}$ multiply the message of label $l$; weights of shape (2,) are
+    repeated to $w_{m,0} = w_{m,1} = w^{(m)}$ (`per_label_weights`). Kernels: see `crf_kernels` (dense: intensity $e^{-(I_i-I_j)^2/2}/(P-1)$ and
     position $\tfrac12e^{-\|p_i-p_j\|^2}$; grid4: contrast $e^{-(I_i-I_j)^2}$ and constant on
     4-neighbours). Softmax via log-sum-exp, no clipping.
 
@@ -201,8 +209,9 @@ def mean_field_crf(unary: Any, image: Any, weights: Any, n_iter: int = 5, graph:
         include_self: keep the self pair $k_{ii}$ (the paper excludes it).
         unary_domain: ``"logits"`` ($U$ = unary) or ``"prob"`` ($U$ = softmax(unary), the
             paper's printed update).
-        authors_self_message: use the authors' message $Q\odot(K\mathbf 1)$ instead of $KQ$
-            (their TF code passes no messages between pixels; docs: the paper page).
+        authors_self_message: use the authors' message $Q\odot(K_m\mathbf 1)$ instead of
+            $K_mQ$: each pixel's own probability times its kernel row sum (their TF code passes
+            no messages between pixels; docs: derivations/mean_field.md).
     Returns:
         $Z_T$, (N, 2, H, W) logits; $Q_T$ = softmax($Z_T$) over axis 1.
 

@@ -6,7 +6,7 @@ float32): building it costs one exponential per pixel pair and is most of a dens
 this module decides how many exist at once (memory), how often each is built (time) and on how
 many cores (`tinyseg.threads`).
 
-See: docs/lessons/03_crf.md ("The kernels by hand"), tests/test_crf.py.
+See: docs/performance.md ("How the CPU builds the dense CRF's kernel"), tests/test_crf.py.
 """
 from __future__ import annotations
 
@@ -20,8 +20,12 @@ from ..backend import is_cupy_array
 from ..threads import own_threads
 from .crf_kernels import crf_kernels
 
-_CHUNK_BYTES = 16 * 2**20  # CPU dense kernels are built and iterated per chunk of this size (stays in L3)
-_WAVE_BYTES = 192 * 2**20  # CPU dense kernels alive at once, and the most kept for the backward pass
+# --8<-- [start:budgets]
+# CPU dense kernels are built and iterated per chunk of this size (it stays in L3)
+_CHUNK_BYTES = 16 * 2**20
+# CPU dense kernels alive at once, and the most kept for the backward pass
+_WAVE_BYTES = 192 * 2**20
+# --8<-- [end:budgets]
 
 
 class KernelChunks:

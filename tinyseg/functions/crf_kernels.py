@@ -99,18 +99,21 @@ class DenseIntensityKernel:
 
     adjoint = apply  # K is symmetric
 
+    # --8<-- [start:dense_image_vjp]
     def commutator(self, x: Any, kx: Any = None) -> Any:
-        r"""$[\operatorname{diag}(I), K]\,x = I\odot Kx - K(I\odot x)$; pass `kx` if $Kx$ is known."""
+        r"""$[I, K]\,x = I\odot Kx - K(I\odot x)$; pass `kx` if $Kx$ is known."""
         kx = self.apply(x) if kx is None else kx
         return self.image * kx - self.apply(self.image * x)
 
     def image_vjp(self, a: Any, b: Any, ka: Any = None, kb: Any = None) -> Any:
-        r"""$\nabla_I\,a^\top K b = -(a\odot[I,K]b + b\odot[I,K]a)$ (filter-only form; docs: derivations/image_gradient.md).
+        r"""$\nabla_I\,a^\top K b = -(a\odot[I,K]b + b\odot[I,K]a)$ (filter-only form).
 
-        The diagonal carries a factor $(I_i-I_i) = 0$, so the self pair does not matter here.
+        Derived in docs/derivations/image_gradient.md. The diagonal carries a factor
+        $(I_i-I_i) = 0$, so the self pair does not matter here.
         `ka`, `kb` are $Ka$, $Kb$ when already computed.
         """
         return -(a * self.commutator(b, kb) + b * self.commutator(a, ka))
+    # --8<-- [end:dense_image_vjp]
 
 
 def gaussian_factor(n: int, xp: Any, dtype: Any) -> Any:
@@ -122,8 +125,9 @@ def gaussian_factor(n: int, xp: Any, dtype: Any) -> Any:
 class SeparablePositionKernel:
     r"""$K_{ij} = \tfrac12 e^{-\|p_i-p_j\|^2}$ with $p$ in pixels, applied as $\tfrac12 G_y X G_x^\top$.
 
-    Exact: $e^{-\|p_i-p_j\|^2} = e^{-(y_i-y_j)^2}e^{-(x_i-x_j)^2}$, so the (P, P) kernel is the
-    Kronecker product $G_y\otimes G_x$ and never needs to be formed.
+    Exact: with $p_i = (u_i, v_i)$ (row, column), $e^{-\|p_i-p_j\|^2} =
+    e^{-(u_i-u_j)^2}e^{-(v_i-v_j)^2}$, so the (P, P) kernel is the Kronecker product
+    $G_y\otimes G_x$ of the row and column factors and never needs to be formed.
 
     Args:
         H: image height.
@@ -198,10 +202,15 @@ class Grid4Kernel:
 
     adjoint = apply  # every edge is undirected: K is symmetric
 
+    # --8<-- [start:grid4_image_vjp]
     def image_vjp(self, a: Any, b: Any, **_: Any) -> Any:
-        r"""$\nabla_I\,a^\top K b$ through the edge weights $e=e^{-\Delta^2}$, $\Delta = I_{next}-I$.
+        r"""$\nabla_I\,a^\top K b$ through the edge weights $e=e^{-\Delta^2}$.
 
-        Edge form (docs: derivations/image_gradient.md): $\partial(a^\top Kb)/\partial e_{ij} = a_ib_j + a_jb_i$, $de/d\Delta = -2\Delta e$.
+        $\Delta = I_{next}-I$ on each edge to the east or south neighbour.
+
+        Edge form (docs: derivations/image_gradient.md):
+        $\partial(a^\top Kb)/\partial e_{ij} = a_ib_j + a_jb_i$,
+        $de/d\Delta = -2\Delta e$.
         """
         if not self.depends_on_image:
             return None
@@ -209,7 +218,8 @@ class Grid4Kernel:
         N, H, W = self.shape
         A, B, img = a.reshape(N, H, W), b.reshape(N, H, W), self.image  # (N, H, W)
         g = xp.zeros_like(A)
-        # d(aᵀKb)/de for each edge, times de/dΔ = -2Δe, then dΔ/dI = +1 (next pixel), -1 (this pixel).
+        # d(aᵀKb)/de for each edge, times de/dΔ = -2Δe,
+        # then dΔ/dI = +1 (next pixel), -1 (this pixel).
         ge = (A[:, :, :-1] * B[:, :, 1:] + A[:, :, 1:] * B[:, :, :-1]) \
             * (-2.0 * (img[:, :, 1:] - img[:, :, :-1]) * self.eh)  # (N, H, W-1)
         g[:, :, 1:] += ge
@@ -219,6 +229,7 @@ class Grid4Kernel:
         g[:, 1:, :] += ge
         g[:, :-1, :] -= ge
         return g.reshape(a.shape)  # (N, H, W) -> (N, P)
+    # --8<-- [end:grid4_image_vjp]
 
 
 def crf_kernels(image: Any, graph: str = "dense", include_self: bool = False, out: Any = None) -> list[Any]:
@@ -251,7 +262,7 @@ def crf_default_weights(graph: str = "dense", per_label: bool = False) -> np.nda
 
     Dense: $w_{int} = 1$ (the $1/(P-1)$-scaled intensity kernel, $\lambda_{\max}\le1$) and
     $w_{pos} = 1$ (pixel units, $\lambda_{\max}\approx1.07$), so
-    $\tfrac12\sum_m w_m\lambda_{\max}(K_m)\approx0.86$ on standardised ROIs. Grid4: 0.25 each
+    $\tfrac12\sum_m w^{(m)}\lambda_{\max}(K_m)\approx0.86$ on standardised ROIs. Grid4: 0.25 each
     ($\lambda_{\max}\approx4$ and $3.4$).
 
     Args:
@@ -271,8 +282,8 @@ def crf_spectral_radius(image: Any, graph: str = "dense", include_self: bool = F
     r"""$\lambda_{\max}(K_m)$ per image and kernel, by power iteration (for `crf_contraction_bound`).
 
     The kernels are symmetric and non-negative, so $\lambda_{\max}$ is the spectral radius
-    (Perron–Frobenius). Iterating $K + sI$ with $s$ the largest row sum keeps the spectrum in
-    $[0, 2s]$ (a bipartite grid would otherwise oscillate); the Rayleigh quotient approaches
+    (Perron–Frobenius). Iterating $K + c\,\mathrm{Id}$ with $c$ the largest row sum keeps the
+    spectrum in $[0, 2c]$ (a bipartite grid would otherwise oscillate); the Rayleigh quotient approaches
     $\lambda_{\max}$ from below.
 
     Args:
@@ -304,11 +315,12 @@ def crf_spectral_radius(image: Any, graph: str = "dense", include_self: bool = F
 def crf_contraction_bound(weights: Any, image: Any, graph: str = "dense", include_self: bool = False) -> np.ndarray:
     r"""Per-image bound on the mean-field Jacobian: $\tfrac14\sum_m|w_{m,0}+w_{m,1}|\,\lambda_{\max}(K_m)$.
 
-    With two labels the update acts on $\delta = Z_1 - Z_0$ as
-    $\delta \mapsto u + \sum_m (w_{m,0}+w_{m,1})K_m\sigma(\delta) + \text{const}$, and
-    $\sigma'\le\frac14$; for scalar weights this is $\tfrac12\sum_m w_m\lambda_{\max}$.
+    With two labels the update acts on $\delta = Z(\cdot,1) - Z(\cdot,0)$ as
+    $\delta \mapsto b + \bar K\sigma(\delta)$ with $\bar K = \sum_m (w_{m,0}+w_{m,1})K_m$ and $b$
+    constant; its Jacobian is $\bar K\operatorname{diag}(\sigma'(\delta))$ and $\sigma'\le\frac14$.
+    For weights of shape (2,) this is $\tfrac12\sum_m |w^{(m)}|\lambda_{\max}(K_m)$.
     Below 1 the iteration is a contraction: mean field converges and backprop through T
-    iterations stays bounded.
+    iterations stays bounded (docs: derivations/mean_field.md, "Convergence").
 
     Args:
         weights: (2,) or (2, 2) array.
@@ -320,6 +332,8 @@ def crf_contraction_bound(weights: Any, image: Any, graph: str = "dense", includ
         (N,) float64 NumPy array.
     """
     w = np.asarray(weights.get() if hasattr(weights, "get") else weights, dtype=np.float64)
+    # --8<-- [start:contraction_bound]
     w2 = np.repeat(w[:, None], 2, axis=1) if w.ndim == 1 else w  # (2,) -> (2, 2)
-    lam = crf_spectral_radius(image, graph, include_self)  # (N, 2)
-    return 0.25 * lam @ np.abs(w2.sum(axis=1))
+    lam = crf_spectral_radius(image, graph, include_self)  # (N, 2): each λ_max(K_m)
+    return 0.25 * lam @ np.abs(w2.sum(axis=1))  # ¼ Σ_m |w[m, 0] + w[m, 1]| λ_max(K_m)
+    # --8<-- [end:contraction_bound]
