@@ -268,3 +268,38 @@ def test_conv_ops_reject_mixed_dtypes_instead_of_upcasting() -> None:
         F.conv2d(np.zeros((1, 1, 5, 5)), np.zeros((1, 1, 3, 3), np.float32))
     with pytest.raises(ValueError, match=r"b must have shape \(2,\)"):
         F.conv_transpose2d(np.zeros((1, 1, 2, 2)), np.zeros((1, 2, 3, 3)), np.zeros(3))
+
+
+def test_conv2d_input_gradient_is_flipped_kernel_correlation_of_dilated_gradient(xp) -> None:  # noqa: ANN001
+    # docs/derivations/conv.md: for stride s, gx is the stride-1 correlation of the upstream
+    # gradient, dilated (s − 1 zeros between entries) and zero-padded by K − 1, with the kernel
+    # flipped in both spatial axes and its channel axes swapped; then the padding is cropped.
+    # Rows: stride 2 on 8 rows leaves the last row in no window; columns: stride 3, pad 1.
+    (sh, sw), (ph, pw) = (2, 3), (0, 1)
+    rng = np.random.default_rng(12)
+    x, W = _t(xp, rng.standard_normal((2, 3, 8, 10))), _t(xp, rng.standard_normal((4, 3, 3, 2)))
+    y = F.conv2d(x, W, stride=(sh, sw), pad=(ph, pw))
+    gy = rng.standard_normal(y.shape)
+    y.backward(xp.asarray(gy))
+    N, C, H, Wd = x.shape
+    C_out, _, KH, KW = W.shape
+    OH, OW = gy.shape[2:]
+    Hp, Wp = H + 2 * ph, Wd + 2 * pw
+    d = np.zeros((N, C_out, Hp + KH - 1, Wp + KW - 1))  # dilated, padded by K − 1 in front
+    d[:, :, KH - 1:KH - 1 + sh * OH:sh, KW - 1:KW - 1 + sw * OW:sw] = gy
+    Wflip = ts.as_numpy(W.data).transpose(1, 0, 2, 3)[:, :, ::-1, ::-1]  # (C_in, C_out, KH, KW)
+    gxp = np.stack([np.stack([sum(correlate(d[n, o], Wflip[c, o], mode="valid") for o in range(C_out))
+                              for c in range(C)]) for n in range(N)])  # (N, C, Hp, Wp)
+    assert gxp.shape == (N, C, Hp, Wp)
+    np.testing.assert_allclose(ts.as_numpy(x.grad), gxp[:, :, ph:ph + H, pw:pw + Wd], rtol=0, atol=1e-12)
+    assert np.abs(ts.as_numpy(x.grad)[:, :, -1]).max() == 0  # the last row is in no window
+
+
+def test_conv_transpose2d_of_a_1x1_input_is_a_dense_layer(xp) -> None:  # noqa: ANN001
+    # On a 1×1 input the transpose convolution is x (N, C_in) times W as a (C_in, C_out·KH·KW)
+    # matrix: a fully connected layer, as the FCN's last layer uses it.
+    rng = np.random.default_rng(13)
+    x, W, b = rng.standard_normal((3, 5, 1, 1)), rng.standard_normal((5, 2, 6, 4)), rng.standard_normal(2)
+    y = ts.as_numpy(F.conv_transpose2d(xp.asarray(x), xp.asarray(W), xp.asarray(b)).data)
+    dense = np.einsum("nc,cokl->nokl", x[:, :, 0, 0], W) + b[:, None, None]  # (N, C_out, KH, KW)
+    np.testing.assert_allclose(y, dense, rtol=0, atol=1e-12)

@@ -80,19 +80,21 @@ def _check_requires_grad(data: Any, requires_grad: bool) -> None:
                         "convert it first, e.g. Tensor(x.astype(np.float32), requires_grad=True).")
 
 
+# --8<-- [start:tensor]
 class Tensor(TensorOperators):
     """An array plus the bookkeeping reverse mode needs.
 
     Args:
-        data: a NumPy or CuPy array (kept as is, no copy), or anything `numpy.asarray` accepts.
+        data: a NumPy or CuPy array (kept as is, no copy), or anything
+            `numpy.asarray` accepts.
         requires_grad: whether `backward` should compute a gradient for this tensor.
         name: optional label, shown in `repr` and in gradient-check failures.
     """
 
-    # Make `ndarray + Tensor` call Tensor.__radd__ instead of broadcasting element by element.
+    # Above ndarray's priority: `ndarray + Tensor` calls Tensor.__radd__ instead of
+    # NumPy applying `+` to every element of the Tensor.
     __array_priority__ = 1000
 
-    # --8<-- [start:tensor]
     def __init__(self, data: Any, requires_grad: bool = False,
                  name: str | None = None) -> None:
         if isinstance(data, Tensor):
@@ -178,14 +180,19 @@ class Tensor(TensorOperators):
         self._retains_grad = True
 
     # -- reverse mode ------------------------------------------------------------------------
+    # --8<-- [start:backward_def]
     def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
-        """Accumulate d(self)/d(leaf) · grad into `.grad` of every leaf that requires a gradient.
+        """Accumulate d(self)/d(leaf) · grad into `.grad` of every leaf that
+        requires a gradient.
 
         Args:
-            grad: the upstream gradient, same shape as `self`; may be omitted for one-element
-                tensors (it is then 1).
+            grad: the upstream gradient, same shape as `self`; may be omitted for
+                one-element tensors (it is then 1).
             retain_graph: keep the graph so that `backward` can be called on it again.
         """
+        # The upstream gradient: 1 for a one-element tensor, else as given, with
+        # self's shape and device (refused otherwise), cast to self's dtype.
+        # --8<-- [end:backward_def]
         if not self.requires_grad:
             raise RuntimeError("backward() called on a tensor that does not require a gradient "
                                "(no input of its graph had requires_grad=True, or it was built under no_grad()).")
@@ -209,8 +216,8 @@ class Tensor(TensorOperators):
             return
 
         # --8<-- [start:backward]
-        # Adjoints of non-leaf tensors, keyed by (producing op, output index): a tensor
-        # may be freed before its producer is reached; its adjoint may not.
+        # Gradients of non-leaf tensors, keyed by (producing op, output index): a
+        # tensor may be freed before its producer is reached; its gradient may not.
         grads: dict[tuple[int, int], Any] = {(id(self.creator), self._index): grad}
         for op in reversed(_topological_order(self.creator)):
             gys = [grads.pop((id(op), k), None) for k in range(len(op.outputs))]
@@ -231,7 +238,7 @@ class Tensor(TensorOperators):
                 gx = _checked_gradient(op, x, gx)
                 if x.creator is None:       # a leaf: keep its gradient, summed
                     x.accumulate_grad(gx)
-                else:                       # an intermediate: sum its adjoint
+                else:                       # an intermediate: sum its gradient
                     key = (id(x.creator), x._index)
                     grads[key] = gx if key not in grads else grads[key] + gx
             if not retain_graph:
@@ -265,9 +272,9 @@ class Parameter(Tensor):
 
     Its gradient is written into one array that the parameter keeps from step to step:
     `zero_grad` sets `.grad` to None, and the next backward copies into the same array instead
-    of keeping a fresh one. Fresh gradient arrays every step (30 MB for the multi-scale FCN) made
-    the process map and fault in new memory pages each step (benchmarks/RESULTS.md, "Training
-    step on the CPU at 1 and 2 threads").
+    of keeping a fresh one, so that a training step does not map and fault in new memory pages.
+    The next backward writes into that array: copy `.grad` to keep one step's gradient.
+    Why and how it was measured: docs/performance.md#gradient-arrays-that-live-across-steps.
     """
 
     def __init__(self, data: Any, requires_grad: bool = True, name: str | None = None) -> None:
@@ -288,18 +295,28 @@ class Parameter(Tensor):
         self.grad = buf
 
 
+# --8<-- [start:op]
 class Op:
-    """A differentiable function on raw arrays.
+    """A differentiable function on raw arrays: one call, one node of the graph.
 
-    Subclasses implement `forward(*xs)` (raw arrays in, an array or a tuple of arrays out; save
-    on `self` only what backward needs) and `backward(*gys)` (one upstream gradient per output,
-    one gradient or None per input). Hyperparameters go to `__init__`, tensors to `__call__`.
+    The contract a subclass fulfils:
+
+    * `forward(*xs)`: raw arrays in, an array or a tuple of arrays out. It saves on
+      `self` what `backward` will need, and only that: inputs (`MulOp` keeps both
+      factors) or, where the derivative is a function of it, the output (`TanhOp`).
+    * `backward(*gys)`: one upstream gradient per output, of that output's shape;
+      returns the gradient of each input, of that input's shape, or None for an
+      input that needs none (integer labels; an input with requires_grad=False).
+
+    Hyperparameters go to `__init__`, tensors to `__call__`, which runs `forward`
+    and records the graph.
     """
 
-    inputs: tuple[Tensor, ...] = ()
-    outputs: tuple[Any, ...] = ()
-    output_meta: tuple[tuple[tuple[int, ...], Any], ...] = ()
+    inputs: tuple[Tensor, ...] = ()      # the input tensors, once recorded
+    outputs: tuple[Any, ...] = ()        # weak references to the output tensors
+    output_meta: tuple[tuple[tuple[int, ...], Any], ...] = ()  # their shapes, dtypes
     _called = False
+    # --8<-- [end:op]
 
     # --8<-- [start:op_call]
     def __call__(self, *inputs: Any) -> Any:

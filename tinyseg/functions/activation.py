@@ -50,6 +50,7 @@ def _log_softmax(x: Any, axis: int) -> Any:
     return z
 
 
+# --8<-- [start:tanh_op]
 class TanhOp(Op):
     def forward(self, x: Any) -> Any:
         self.y = get_array_module(x).tanh(x)
@@ -57,6 +58,7 @@ class TanhOp(Op):
 
     def backward(self, gy: Any) -> Any:
         return gy * (1 - self.y * self.y)  # d tanh = 1 − tanh²: from the saved output
+# --8<-- [end:tanh_op]
 
 
 class SoftmaxOp(Op):

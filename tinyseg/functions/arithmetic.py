@@ -71,6 +71,7 @@ def _sum_to(gy: Any, shape: tuple[int, ...]) -> Any:
                       if n == 1 and gy.shape[lead + i] != 1)  # size-1 axes it stretched
     out = gy.sum(axis=tuple(range(lead)) + stretched, keepdims=True)
     return out.reshape(shape) if lead else out   # drop the added axes
+# --8<-- [end:sum_to]
 
 
 class AddOp(Op):
@@ -80,7 +81,6 @@ class AddOp(Op):
 
     def backward(self, gy: Any) -> tuple[Any, Any]:
         return _sum_to(gy, self.shapes[0]), _sum_to(gy, self.shapes[1])
-# --8<-- [end:sum_to]
 
 
 # ---------------------------------------------------------------- element-wise binary ops
@@ -93,6 +93,7 @@ class SubOp(Op):
         return _sum_to(gy, self.shapes[0]), _sum_to(-gy, self.shapes[1])
 
 
+# --8<-- [start:mul_op]
 class MulOp(Op):
     def forward(self, a: Any, b: Any) -> Any:
         self.a, self.b = a, b
@@ -100,6 +101,7 @@ class MulOp(Op):
 
     def backward(self, gy: Any) -> tuple[Any, Any]:
         return _sum_to(gy * self.b, self.a.shape), _sum_to(gy * self.a, self.b.shape)
+# --8<-- [end:mul_op]
 
 
 class DivOp(Op):
@@ -377,24 +379,29 @@ def getitem(x: Any, index: Any) -> Tensor:
 
 
 # ---------------------------------------------------------------- matmul
+# --8<-- [start:matmul_op]
 class MatmulOp(Op):
     def forward(self, a: Any, b: Any) -> Any:
         if a.ndim < 2 or b.ndim < 2:
-            raise UserError(f"matmul needs arrays of at least 2 dimensions, got shapes {a.shape} and {b.shape}; "
-                            "reshape vectors to (n, 1) or (1, n).")
+            raise UserError(f"matmul needs arrays of at least 2 dimensions, got "
+                            f"shapes {a.shape} and {b.shape}; reshape vectors to "
+                            "(n, 1) or (1, n).")
         if a.shape[-1] != b.shape[-2]:
-            raise UserError(f"matmul: shapes {a.shape} and {b.shape} do not fit: the last axis of a "
-                            f"({a.shape[-1]}) must equal the second-to-last of b ({b.shape[-2]}).")
+            raise UserError(f"matmul: shapes {a.shape} and {b.shape} do not fit: "
+                            f"the last axis of a ({a.shape[-1]}) must equal the "
+                            f"second-to-last of b ({b.shape[-2]}).")
         self.a, self.b = a, b
         try:
-            return a @ b
+            return a @ b            # batch axes (all but the last two) broadcast
         except ValueError:
-            raise UserError(f"matmul: the batch axes of {a.shape} and {b.shape} do not broadcast.") from None
+            raise UserError(f"matmul: the batch axes of {a.shape} and {b.shape} do "
+                            "not broadcast.") from None
 
     def backward(self, gy: Any) -> tuple[Any, Any]:
-        ga = gy @ self.b.swapaxes(-1, -2)
-        gb = self.a.swapaxes(-1, -2) @ gy
+        ga = gy @ self.b.swapaxes(-1, -2)   # gy bᵀ, for each matrix of the stack
+        gb = self.a.swapaxes(-1, -2) @ gy   # aᵀ gy
         return _sum_to(ga, self.a.shape), _sum_to(gb, self.b.shape)
+# --8<-- [end:matmul_op]
 
 
 def matmul(a: Any, b: Any) -> Tensor:

@@ -109,8 +109,10 @@ def conv2d(x: Any, W: Any, b: Any = None, stride: IntPair = 1, pad: IntPair = 0)
     r"""2-D convolution (cross-correlation, as in PyTorch) by im2col and one matrix product.  [ZX18 Table 1]
 
     $$
-    y[n,o,h,w] = b_o + \sum_{c,i,j} W[o,c,i,j]\; x_{pad}[n, c, s h + i, s w + j]
+    y[n,o,i,j] = b_o + \sum_{c,u,v} W[o,c,u,v]\; x_{pad}[n, c, s i + u, s j + v]
     $$
+
+    with $(i, j)$ an output position and $(u, v)$ a kernel offset.
 
     The three valid convolutions of each FCN of Table 1 (e.g. FCN 1: 5×5 → 6, 5×5 → 12,
     7×7 → 588). When the output is 1×1 and there is no padding (the third layer), the op skips
@@ -126,7 +128,7 @@ def conv2d(x: Any, W: Any, b: Any = None, stride: IntPair = 1, pad: IntPair = 0)
         ``(N, C_out, OH, OW)``, ``OH = (H + 2·pad − KH) // stride + 1``.
 
     Gradient: ``gx = conv_transpose2d(gy, W)`` (col2im of ``Wᵀ gy``), ``gW = Σ_n gy[n] · im2col(x)[n]ᵀ``,
-    ``gb = Σ_{n,h,w} gy``; gx is skipped when x does not require a gradient.
+    ``gb = Σ_{n,i,j} gy``; gx is skipped when x does not require a gradient.
 
     Derivation: docs/derivations/conv.md#convolution.
     See: lessons/02_fcn.py, tests/test_conv.py::test_conv2d_forward_matches_naive_loops_and_scipy.
@@ -153,11 +155,15 @@ class ConvTranspose2dOp(Op):
         self.x, self.W2 = x, W.reshape(C_in, C_out * KH * KW)  # (C_in, C_out*KH*KW)
         self.y_shape, self.W_shape, self.has_b = (N, C_out, OH, OW), W.shape, b is not None
         self.flat = self.allow_flat and H == 1 and Wd == 1 and self.ph == 0 and self.pw == 0
-        if self.flat:  # 1×1 input (the FCN's last layer): one (N, C_in) @ (C_in, C_out*KH*KW)
-            y = (x.reshape(N, C_in) @ self.W2).reshape(N, C_out, KH, KW)  # (N, C_out*KH*KW) -> (N, C_out, KH, KW)
-        else:
-            col = self.W2.T @ x.reshape(N, C_in, H * Wd)  # (K, C_in) @ (N, C_in, H*W) -> (N, K, H*W)
+        # --8<-- [start:conv_transpose2d_forward]
+        if self.flat:  # 1×1 input, no padding (the FCN's last layer): a dense layer
+            # (N, C_in) @ (C_in, C_out*KH*KW) -> (N, C_out, KH, KW)
+            y = (x.reshape(N, C_in) @ self.W2).reshape(N, C_out, KH, KW)
+        else:  # each input pixel's column W2ᵀ x[n, :, i, j], added into its window
+            # (C_out*KH*KW, C_in) @ (N, C_in, H*W) -> (N, C_out*KH*KW, H*W)
+            col = self.W2.T @ x.reshape(N, C_in, H * Wd)
             y = _col2im(col, self.y_shape, KH, KW, self.sh, self.sw, self.ph, self.pw)
+        # --8<-- [end:conv_transpose2d_forward]
         if b is not None:
             y += b.reshape(1, C_out, 1, 1)
         return y
@@ -186,14 +192,19 @@ def conv_transpose2d(x: Any, W: Any, b: Any = None, stride: IntPair = 1, pad: In
     r"""Transpose convolution: the adjoint of `conv2d` with the same kernel.  [ZX18 Table 1]
 
     $$
-    \begin{aligned}
-    y[n,o,s h + i - p, s w + j - p] &\mathrel{+}= \sum_c W[c,o,i,j]\, x[n,c,h,w], \\
-    \langle \mathrm{conv2d}(u, W), x\rangle &= \langle u, \mathrm{conv\_transpose2d}(x, W)\rangle
-    \end{aligned}
+    y_{full}[n, o, s i + u, s j + v] \mathrel{+}= \sum_c W[c,o,u,v]\, x[n,c,i,j]
+    $$
+
+    for every input position $(i, j)$ and kernel offset $(u, v)$; the output is $y_{full}$
+    with `pad` rows and columns cropped off each side, plus $b_o$. It is the adjoint (the
+    transpose of the linear map) of `conv2d` with the same kernel array, stride and pad:
+
+    $$
+    \langle \mathrm{conv2d}(a, W), x\rangle = \langle a, \mathrm{conv\_transpose2d}(x, W)\rangle .
     $$
 
     The last layer of every FCN of Table 1 maps the 1×1×c3 code to 40×40×2 logits with a 40×40
-    kernel and no bias; with a 1×1 input (and no padding) the op is one
+    kernel and no bias; with a 1×1 input (and no padding) the op is a dense layer, one
     ``(N, C_in) @ (C_in, C_out·KH·KW)`` product instead of the general col2im path.
 
     Args:
@@ -208,7 +219,7 @@ def conv_transpose2d(x: Any, W: Any, b: Any = None, stride: IntPair = 1, pad: In
     Gradient: ``gx = conv2d(gy, W)``, ``gW = Σ_n x[n] · im2col(gy)[n]ᵀ``, ``gb = Σ_{n,h,w} gy``;
     gx is skipped when x does not require a gradient.
 
-    Derivation: docs/derivations/conv.md#convolution.
+    Derivation: docs/derivations/conv.md#the-transpose-convolution.
     See: lessons/02_fcn.py, tests/test_conv.py::test_conv_transpose2d_is_adjoint_of_conv2d.
     """
     return (ConvTranspose2dOp(stride, pad)(x, W, b) if b is not None else ConvTranspose2dOp(stride, pad)(x, W))

@@ -3,10 +3,11 @@ r"""im2col and col2im: the linear pair that turns convolution into one matrix pr
 `im2col` copies every KH×KW window of the (padded) input into a column, so that a convolution
 becomes one matrix product with the flattened kernels; `col2im` is its adjoint: it adds every
 column back into the window it came from,
-$\langle \mathrm{im2col}(x), c\rangle = \langle x, \mathrm{col2im}(c)\rangle$.
+$\langle \mathrm{im2col}(x), \mathrm{col}\rangle = \langle x, \mathrm{col2im}(\mathrm{col})\rangle$.
 
-Column layout: ``(N, C·KH·KW, OH·OW)``; row ``c·KH·KW + i·KW + j`` holds pixel ``(c, i + s·oh,
-j + s·ow)`` of output position ``oh·OW + ow``, so ``W.reshape(C_out, -1) @ col`` is the conv.
+Column layout: ``(N, C·KH·KW, OH·OW)``: column ``i·OW + j`` holds the window of output
+position ``(i, j)``, and in it row ``c·KH·KW + u·KW + v`` holds pixel ``(c, s·i + u, s·j + v)``
+of the padded input (kernel offset ``(u, v)``), so ``W.reshape(C_out, -1) @ col`` is the conv.
 
 See: lessons/02_fcn.py, tests/test_conv.py.
 """
@@ -156,8 +157,10 @@ def im2col(x: Any, kernel_size: IntPair, stride: IntPair = 1, pad: IntPair = 0) 
     r"""Every KH×KW window of the zero-padded input as a column.  [ZX18 Table 1]
 
     $$
-    \mathrm{col}[n,\ c K_H K_W + i K_W + j,\ o_h O_W + o_w] = x_{pad}[n, c, s_h o_h + i, s_w o_w + j]
+    \mathrm{col}[n,\ c K_H K_W + u K_W + v,\ i\, O_W + j] = x_{pad}[n, c, s_h i + u, s_w j + v]
     $$
+
+    with $(i, j)$ the output position (the column) and $(u, v)$ the kernel offset.
 
     A strided view of the input (what `sliding_window_view` builds) copied once by a reshape.
 
@@ -181,7 +184,7 @@ def col2im(col: Any, x_shape: Sequence[int], kernel_size: IntPair, stride: IntPa
     r"""Add every column back into the window it came from: the adjoint of `im2col`.  [ZX18 Table 1]
 
     $$
-    \langle \mathrm{im2col}(x), c\rangle = \langle x, \mathrm{col2im}(c)\rangle
+    \langle \mathrm{im2col}(x), \mathrm{col}\rangle = \langle x, \mathrm{col2im}(\mathrm{col})\rangle
     $$
 
     Loops over the KH·KW kernel offsets (one strided slice-add each), or over the output

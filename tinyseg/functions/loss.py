@@ -82,6 +82,8 @@ class CrossEntropyOp(Op):
 
     def backward(self, gy: Any) -> tuple[Any, None]:
         p = _softmax(self.logits, axis=1)  # exactly softmax(logits)
+        # (softmax − onehot) / count, times the loss's upstream gradient gy (1 when
+        # backward starts at the loss)
         return (p - _onehot(self.target, p.shape[1], p.dtype)) / self.count * gy, None
 # --8<-- [end:cross_entropy]
 

@@ -90,7 +90,7 @@ def max_pool2d(x: Any, kernel_size: int = 2, stride: int = 2) -> Tensor:
     r"""Max over each kernel_size×kernel_size window, moved by `stride`.  [ZX18 Table 1]
 
     $$
-    y[n,c,h,w] = \max_{0 \le i,j < k} x[n, c, s h + i, s w + j]
+    y[n,c,i,j] = \max_{0 \le u,v < k} x[n, c, s i + u, s j + v]
     $$
 
     Sizes are floored: a 7×7 map pools to 3×3 and its last row and column get no gradient.
