@@ -83,6 +83,7 @@ def test_every_finding_is_shown_beside_its_discussion_and_cut_from_the_current_o
 
 def test_findings_sections_keep_continuation_lines_and_drop_other_output() -> None:
     tool = _make_figures()
-    text = "progress line\n[1] first finding\n    continued\n[2] second\nsummary line\n    indented but after\n"
+    text = ("progress line\n[1] first finding\n    continued\n    saved runs/x.png\n[2] second\n"
+            "    node   value\nsummary line\n    indented but after\n")
     assert tool.findings_sections(text) == ("--8<-- [start:f1]\n[1] first finding\n    continued\n--8<-- [end:f1]\n"
                                             "--8<-- [start:f2]\n[2] second\n--8<-- [end:f2]\n")

@@ -98,7 +98,7 @@ def findings_sections(text: str) -> str:
     """The printed output cut into one snippet section per numbered finding (``f1``, ``f2``, …).
 
     A finding is a line starting ``[N] `` and the indented lines that continue it (`wrap`'s
-    continuation); pages include one with ``--8<-- "docs/outputs/NN_topic.findings.txt:fN"``
+    continuation, `_continues`); pages include one with ``--8<-- "docs/outputs/NN_topic.findings.txt:fN"``
     beside the text that discusses it. Lines outside findings (progress, headers) are left out.
     """
     sections: list[tuple[str, list[str]]] = []
@@ -106,7 +106,7 @@ def findings_sections(text: str) -> str:
         m = FINDING.match(line)
         if m:
             sections.append((m.group(1), [line]))
-        elif sections and line.startswith(" ") and line.strip():
+        elif sections and line.startswith(" ") and _continues(line):
             sections[-1][1].append(line)
         elif sections and sections[-1][0] != "":
             sections.append(("", []))  # the finding ended; what follows is not part of it
@@ -115,6 +115,13 @@ def findings_sections(text: str) -> str:
         if number:
             out += [f"--8<-- [start:f{number}]", *lines, f"--8<-- [end:f{number}]"]
     return "\n".join(out) + "\n"
+
+
+def _continues(line: str) -> bool:
+    """An indented line that continues a wrapped finding: not a table row (two spaces inside),
+    not a "saved FIGURE" note, not blank."""
+    text = line.strip()
+    return bool(text) and "  " not in text and not text.startswith("saved ")
 
 
 def write_findings(stem: str) -> None:
