@@ -19,7 +19,7 @@ SCANNED = [
     "paper.md", "glossary.md", "results.md", "performance.md",
     "lessons/03_crf.md", "lessons/04_adversarial.md", "lessons/05_multiscale.md", "lessons/06_evaluation.md",
     "derivations/mean_field.md", "derivations/crf_backward.md", "derivations/image_gradient.md",
-    "derivations/adversarial.md", "derivations/_crf_example.md",
+    "derivations/adversarial.md", "derivations/_crf_example.md", "lessons/02_fcn.md",
 ]
 VERBATIM_START = "<!-- notation: the paper's print follows, verbatim -->"
 VERBATIM_END = "<!-- notation: end of the paper's print -->"
@@ -75,8 +75,8 @@ NOT_SCANNED = {  # page: why the scan leaves it out
     "paper_map.md": "a table of links: no formulas in this notation",
     "data.md": "its P(f) is the power spectrum of the synthetic background, not a probability",
     "lessons/01_autodiff.md": "the engine, in the FCN's notation",
-    "lessons/02_fcn.md": "the FCN's notation, which writes probabilities P_{fcn} and P(y_i | I)",
-    "derivations/conv.md": "the FCN's notation, which writes probabilities P_{fcn}, P(y_i) and p_k",
+    "derivations/conv.md": "its p_k, p_c are one softmax's class probabilities (the retired p_k is an FCN's, "
+                           "in the multi-scale fusion)",
 }
 
 
