@@ -58,7 +58,7 @@ def conv2d_naive(x: np.ndarray, W: np.ndarray) -> np.ndarray:
 
 
 def conv2d_im2col(x: np.ndarray, W: np.ndarray) -> np.ndarray:
-    """The same through im2col, stored transposed (one patch per row): one matrix product."""
+    """The same through im2col, stored transposed (a patch per row): one product."""
     N, C, H, Wd = x.shape
     O, _, KH, KW = W.shape
     OH, OW = H - KH + 1, Wd - KW + 1
