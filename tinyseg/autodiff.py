@@ -97,7 +97,7 @@ class Tensor(TensorOperators):
 
     def __init__(self, data: Any, requires_grad: bool = False,
                  name: str | None = None) -> None:
-        self.data = _as_array(data)          # the raw NumPy or CuPy array (a Tensor's own)
+        self.data = _as_array(data)          # the raw NumPy or CuPy array
         self.grad: Any = None                # d(output)/d(self) after backward (leaves)
         _check_requires_grad(self.data, requires_grad)
         self._requires_grad = bool(requires_grad)
@@ -240,7 +240,7 @@ class Tensor(TensorOperators):
                     key = (id(x.creator), x._index)
                     grads[key] = gx if key not in grads else grads[key] + gx
             if not retain_graph:
-                op.release()                # unlinks the graph; saved arrays go with the op list
+                op.release()                # unlinks the graph (saved arrays go later)
         # --8<-- [end:backward]
 
 
