@@ -5,7 +5,7 @@
 #      case a fast path overrides against the plain path on the GPU (float32 and float64), the
 #      float64 gradient check through the fast paths, one training step of every variant and graph
 #      fused against plain, CuPy against NumPy for every case and variant, and `tinyseg train
-#      --device gpu` end to end (tests/test_gpu_fast_paths.py, tests/test_gpu_parity.py);
+#      --device gpu` end to end (tests/cuda/test_gpu_fast_paths.py, tests/cuda/test_gpu_parity.py);
 #   2. benchmarks/gpu_verified.py: which fast paths passed -> $OUT/verified.json, the records a
 #      person copies into tinyseg.cuda.VERIFIED after reading the log;
 #   3. benchmarks/train_step.py --device gpu: tinyseg with every fast path, the plain CuPy path and
@@ -53,11 +53,11 @@ PYEOF
     # On the CPU: the same tests through the emulator (slow: one thread per CUDA thread), the
     # float64 cases and one training step.
     TINYSEG_FAST_PATHS=1 TINYSEG_GPU_DRYRUN=1 TINYSEG_GPU_CHECK_OUT="$DEST" timeout "$T_TESTS" \
-      "$PY" -m pytest -q -p no:cacheprovider tests/test_gpu_fast_paths.py \
+      "$PY" -m pytest -q -p no:cacheprovider tests/cuda/test_gpu_fast_paths.py \
       -k "(case_equals and float64) or step_on_the_device[fcn-dense]" --junitxml "$DEST/pytest_gpu.xml"
   else
     TINYSEG_FAST_PATHS=1 TINYSEG_GPU_CHECK_OUT="$DEST" timeout "$T_TESTS" "$PY" -m pytest -q -p no:cacheprovider \
-      --gradcheck tests/test_gpu_fast_paths.py tests/test_gpu_parity.py --junitxml "$DEST/pytest_gpu.xml"
+      --gradcheck tests/cuda/test_gpu_fast_paths.py tests/cuda/test_gpu_parity.py --junitxml "$DEST/pytest_gpu.xml"
   fi
   echo "pytest rc=$? ($((SECONDS - t0)) s)"
 
@@ -65,7 +65,7 @@ PYEOF
   local gpu
   gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
   "$PY" benchmarks/gpu_verified.py "$DEST" --gpu "${gpu:-none (emulated dry run)}" \
-      --command "benchmarks/gpu_check.sh (TINYSEG_FAST_PATHS=1 pytest tests/test_gpu_fast_paths.py tests/test_gpu_parity.py)"
+      --command "benchmarks/gpu_check.sh (TINYSEG_FAST_PATHS=1 pytest tests/cuda/test_gpu_fast_paths.py tests/cuda/test_gpu_parity.py)"
   if [ "$dry" = 1 ]; then echo "== dry run: benchmarks skipped; done in ${SECONDS} s"; return; fi
 
   echo "== [3/4] train_step.py --device gpu (fused, plain, torch; inference at batch 1024), limit ${T_STEP}s"

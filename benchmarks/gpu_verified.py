@@ -72,8 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         for test in v["failed"][:5]:
             print(f"    failed: {test}")
         if v["verified"]:
-            records[name] = {"what": f"{len(v['passed'])} tests of tests/test_gpu_fast_paths.py and "
-                                     "tests/test_gpu_parity.py that ran it, none failing",
+            records[name] = {"what": f"{len(v['passed'])} tests of tests/cuda/test_gpu_fast_paths.py and "
+                                     "tests/cuda/test_gpu_parity.py that ran it, none failing",
                              "gpu": args.gpu, "date": date.today().isoformat(), "command": args.command}
     (args.out / "verified.json").write_text(json.dumps(records, indent=2) + "\n")
     print(f"wrote {args.out / 'verified.json'} ({len(records)} of {len(result)} fast paths verified)")

@@ -28,7 +28,7 @@ may be several kernels), memory-pool calls, and CuPy's own host work; it cannot 
     python benchmarks/launch_count.py --json benchmarks/results/launch_count.json \
         --markdown benchmarks/results/launch_count.md
 
-See: benchmarks/train_step.py (the same step, timed), tests/test_launch_count.py.
+See: benchmarks/train_step.py (the same step, timed), tests/benchmarks/test_launch_count.py.
 """
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ NumPy) array, a host→device copy; a kernel launch. Free: views (reshape, trans
 slicing, broadcast_to, as_strided) and ``np.empty*``. Device→host reads (``float(a)``,
 ``a.item()``, ``bool(a)``) are counted apart, as syncs.
 
-See: benchmarks/launch_count.py (what the proxy misses), tests/test_launch_count.py.
+See: benchmarks/launch_count.py (what the proxy misses), tests/benchmarks/test_launch_count.py.
 """
 from __future__ import annotations
 

@@ -68,8 +68,8 @@ def case_outputs(case: Any, arrays: list[Any]) -> tuple[np.ndarray, list[np.ndar
     return ts.as_numpy(y.data), [ts.as_numpy(args[i].grad) for i in wrt]
 
 
-# The gradient-check cases whose ops a fast path overrides (tests/test_fused_layers.py emulated,
-# tests/test_gpu_fast_paths.py on the GPU), and those where every fast path declines, with why.
+# The gradient-check cases whose ops a fast path overrides (tests/cuda/test_fast_path_layers.py emulated,
+# tests/cuda/test_gpu_fast_paths.py on the GPU), and those where every fast path declines, with why.
 FAST = ("conv2d/", "conv_transpose2d/", "col2im/", "im2col/", "max_pool2d/", "cross_entropy/", "tanh", "log_softmax/",
         "mean_field_crf/dense", "mean_field_crf/grid4")  # the gradient-check cases whose ops a fast path overrides
 NO_KERNEL = {  # cases of those ops where every fast path declines, and why (fast and plain run the same code)

@@ -6,7 +6,7 @@ sight, one line: an op's `forward` (in `Op.__call__`) and `backward` (in the bac
 replaced until a package installs an overrider with `install`: `tinyseg.cuda` does, when it is imported, to run hand-written CUDA kernels on CuPy
 arrays. With no overrider, `dispatch(target, method, plain, *args)` is exactly `plain(*args)`.
 
-See: tinyseg/cuda/registry.py (the overrider), tests/test_cuda_registry.py.
+See: tinyseg/cuda/registry.py (the overrider), tests/cuda/test_cuda_registry.py.
 """
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ The rule, on every op and operator:
 An op object is single-use: one call, one node of the graph (the functions in
 `tinyseg.functions` create a new op per call).
 
-See: lessons/01_autodiff.py, tests/test_autodiff.py, tests/test_op_properties.py.
+See: lessons/01_autodiff.py, tests/test_autodiff.py, tests/functions/test_op_properties.py.
 """
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ puts pre-activations near ±24, so tanh and softmax saturate and their gradients
 tinyseg uses Glorot-uniform initialisation, the standard choice for tanh networks:
 U(−a, a) with a = √(6 / (fan_in + fan_out)), which keeps activations of unit order.
 
-See: lessons/02_fcn.py, tests/test_models.py, tests/test_crf_fused.py.
+See: lessons/02_fcn.py, tests/test_models.py, tests/cuda/test_crf_fast_path.py.
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@
 begins (or resumes), `step` within an epoch, `epoch` with the epoch's scores, `status` for the
 work around training (data preparation, the test evaluation) and `close` at the end.
 
-See: tinyseg/train.py, tests/test_lesson_progress.py.
+See: tinyseg/train.py, tests/lessons/test_lesson_progress.py.
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 Writes ``docs/derivations/_crf_example.md``, the tables that ``docs/derivations/crf_backward.md``
 includes, so that no number on that page is typed by hand. Everything here is plain NumPy on
 3-vectors and 3×3 matrices, written the way the page derives it (full $Q$, both labels, no
-two-label shortcut); ``tests/test_derivations.py`` checks that the fragment is current and that
+two-label shortcut); ``tests/docs/test_derivations.py`` checks that the fragment is current and that
 these hand-derived gradients equal tinyseg's hand-written backward (`F.mean_field_crf`).
 
 Usage:

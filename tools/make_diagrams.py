@@ -3,7 +3,7 @@ versus grid4 messages, and im2col / col2im.
 
 Writes ``docs/figures/diagram_*.png`` with matplotlib only (Agg backend, DejaVu Sans, which ships
 with matplotlib; no system binary). The PNGs carry no software or date metadata, so a re-run
-writes byte-identical files (``tests/test_diagrams.py`` checks this). The FCN's tensor shapes are
+writes byte-identical files (``tests/docs/test_diagrams.py`` checks this). The FCN's tensor shapes are
 not typed in: they are read off a forward pass of ``tinyseg.models.FCN`` on a 40×40 input.
 
 Sizes: 7.2 inches wide at 200 dpi (1440 px), shown at the content width of the site (about 700 px

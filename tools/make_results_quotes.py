@@ -23,7 +23,7 @@ Presets ``phantom`` and ``ddsm_bcrp`` are the paper's protocol (tight boxes); ``
 and ``ddsm_bcrp_drawn`` the same tables with ``--boxes drawn``.
 
 No number in these files is typed: a new run of ``tinyseg table2`` plus ``tools/make_results.py``
-rewrites them. ``tests/test_results_quotes.py`` fails when they are stale or when a page
+rewrites them. ``tests/docs/test_results_quotes.py`` fails when they are stale or when a page
 includes a section that does not exist.
 """
 from __future__ import annotations

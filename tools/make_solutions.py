@@ -32,7 +32,7 @@ from make_figures import normalise, wrap  # noqa: E402  (tools/ is not a package
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "lessons" / "solutions"
 OUTPUTS = ROOT / "docs" / "outputs" / "solutions"
-WIDTH = 84  # columns of an output line inside a solution block (tests/test_solutions.py)
+WIDTH = 84  # columns of an output line inside a solution block (tests/lessons/test_solutions.py)
 
 
 def run(script: Path) -> tuple[str, float]:

@@ -10,7 +10,7 @@ For each study ``NAME`` (crf, adversarial, multiscale) that has been run with
 ``.md`` (the table, rendered by `tinyseg.studies` from the JSON), draws ``NAME_study.png`` and
 writes the generated sentences of ``docs/outputs/study_quotes.md``, one snippet section per
 claim (``--8<-- "docs/outputs/study_quotes.md:crf_drawn"``). No number is typed:
-``tests/test_results_quotes.py`` fails when a file is stale.
+``tests/docs/test_results_quotes.py`` fails when a file is stale.
 """
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ The kernels live in ``*.cu`` files next to this module, written once for float a
 the CPU through a g++ emulator and a compile check for a GPU architecture without a GPU
 (`tinyseg.cuda.testing`, test support, not part of the library's API).
 
-See: tests/test_fused_layers.py, tests/test_crf_fused.py, benchmarks/gpu_check.sh.
+See: tests/cuda/test_fast_path_layers.py, tests/cuda/test_crf_fast_path.py, benchmarks/gpu_check.sh.
 """
 from __future__ import annotations
 

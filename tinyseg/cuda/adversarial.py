@@ -4,7 +4,7 @@ override of the ``adversarial_input`` helper of `tinyseg.adversarial`.
 One block per image computes R = ε ĝ/‖ĝ‖₂ with ĝ = g/max|g| (R = 0 where g vanishes), I + R and
 ‖R‖/‖I‖ — about 20 array operations on the plain path.
 
-See: tinyseg/cuda/adversarial.cu, tests/test_fused_layers.py.
+See: tinyseg/cuda/adversarial.cu, tests/cuda/test_fast_path_layers.py.
 """
 from __future__ import annotations
 

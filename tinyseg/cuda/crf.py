@@ -15,7 +15,7 @@ grid4: one thread per pixel.
 Registered as the fast path ``crf`` (both graphs). It declines the authors' self message,
 n_iter = 0, an empty batch, and dense images above `MAX_PIXELS`.
 
-See: tinyseg/cuda/crf_dense.cu, tinyseg/cuda/crf_grid4.cu, tests/test_crf_fused.py.
+See: tinyseg/cuda/crf_dense.cu, tinyseg/cuda/crf_grid4.cu, tests/cuda/test_crf_fast_path.py.
 """
 from __future__ import annotations
 

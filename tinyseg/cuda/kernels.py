@@ -6,7 +6,7 @@ NVRTC for a CuPy array, or whatever `use_host_compiler` installed for NumPy arra
 emulator of `tinyseg.cuda.testing`) — and caches it. `launch` runs a grid-stride kernel with
 `BLOCK` threads per block; every launch is counted in `launches`.
 
-See: tinyseg/cuda/registry.py (when a kernel runs), tests/test_fused_layers.py.
+See: tinyseg/cuda/registry.py (when a kernel runs), tests/cuda/test_fast_path_layers.py.
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """One-launch GPU versions of layer pieces (``layers.cu``), registered as overrides of the ops.
 
 Each override declines (returns ``NotImplemented``) where its kernel does not apply, and the op's
-plain code runs; the plain code is also the test oracle (tests/test_fused_layers.py).
+plain code runs; the plain code is also the test oracle (tests/cuda/test_fast_path_layers.py).
 
 | fast path | overrides | replaces |
 |---|---|---|

@@ -11,7 +11,7 @@ Two fast paths, tried in this order:
 Both compute the plain update of `tinyseg.optim.Adam` (its oracle) with the same constants:
 ``1 − β`` is computed in double by the caller, because in float32 ``1 − 0.999f`` is 1.3e-5 off.
 
-See: tinyseg/cuda/optim.cu, tests/test_optim_fused.py, tests/test_gpu_parity.py.
+See: tinyseg/cuda/optim.cu, tests/cuda/test_optim_fast_path.py, tests/cuda/test_gpu_parity.py.
 """
 from __future__ import annotations
 

@@ -33,7 +33,7 @@ An override runs only when all of these hold:
 
 `install` plugs `overrides` into `tinyseg._hooks`, the one dispatch point of the teaching code.
 
-See: tinyseg/_hooks.py, tests/test_cuda_registry.py.
+See: tinyseg/_hooks.py, tests/cuda/test_cuda_registry.py.
 """
 from __future__ import annotations
 
@@ -54,9 +54,9 @@ from .kernels import compiler_for
 
 VERIFIED: dict[str, dict[str, str]] = {
     "adam": {
-        "what": "tests/test_gpu_parity.py::test_fused_adam_on_cupy_matches_the_numpy_update, after the fix "
+        "what": "tests/cuda/test_gpu_parity.py::test_fused_adam_on_cupy_matches_the_numpy_update, after the fix "
                 "that passes 1 - beta in double (the first run on this GPU had caught the float32 error)",
-        "command": "pytest tests/test_gpu_parity.py tests/test_optim.py  (79 passed)",
+        "command": "pytest tests/cuda/test_gpu_parity.py tests/test_optim.py  (79 passed)",
         "gpu": "NVIDIA H100 80GB HBM3, driver 580.159.04, CUDA runtime 13.2, CuPy 14.2.0",
         "date": "2026-11-26",
         "record": "benchmarks/RESULTS.md, Training step (GPU), second run",

@@ -5,7 +5,7 @@ against ≈ 0.88 for the prior alone), which is the point of the calibration tes
 has to be learned. The prior-only baseline lives in `preprocess` (`empirical_prior`,
 `prior_baseline_predict`).
 
-See: docs/data.md (honest baselines), tests/test_data_phantom.py.
+See: docs/data.md (honest baselines), tests/data/test_data_phantom.py.
 """
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ or a detector instead (`tinyseg segment --roi`): larger than the mass and not ce
 Each mass's box comes from its own random stream, `box_rng(data_seed, key)`, with `key` the
 mass's ROI id: the same data seed gives the same boxes, whatever the order or count of masses.
 
-See: docs/data.md (ROI boxes), tests/test_data_boxes.py.
+See: docs/data.md (ROI boxes), tests/data/test_data_boxes.py.
 """
 from __future__ import annotations
 

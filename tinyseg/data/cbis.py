@@ -8,7 +8,7 @@ top folder name), and tells the mask from the cropped image by size and values, 
 the known quirks: swapped crop/mask paths, trailing newlines, and masks whose size does not
 match their image (skipped with a counted warning).
 
-See: docs/data.md (CBIS-DDSM), tests/test_data_loaders.py.
+See: docs/data.md (CBIS-DDSM), tests/data/test_data_loaders.py.
 """
 from __future__ import annotations
 

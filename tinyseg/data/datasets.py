@@ -7,7 +7,7 @@ statistics and the prior are fitted by training on the train split. Validation =
 flips. Built datasets are cached under `$TINYSEG_CACHE` (default `~/.cache/tinyseg`), keyed by
 versions, spec, options, seed and the source files' sizes and times. [ZX18 §4]
 
-See: docs/data.md, tests/test_data_phantom.py.
+See: docs/data.md, tests/data/test_data_phantom.py.
 """
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ because the local-mean step is commented out, so `histeq(I5) * I4` becomes `I4²
 The result is a per-ROI contrast stretch with at most 64 grey levels, computed on each 40×40 ROI
 before normalisation. [ZX18 §4]
 
-See: docs/data.md (the preprocessing pipeline), tests/test_data_preprocess.py.
+See: docs/data.md (the preprocessing pipeline), tests/data/test_data_preprocess.py.
 """
 from __future__ import annotations
 
@@ -111,7 +111,7 @@ def enhance(roi: np.ndarray, clahe_hist_range: str = "data", dtype_max: float | 
     Returns:
         (H, W) float32 in [0, 1] with at most 64 distinct values (zeros for a constant ROI).
 
-    See: tests/test_data_preprocess.py::test_enhance_has_at_most_64_levels.
+    See: tests/data/test_data_preprocess.py::test_enhance_has_at_most_64_levels.
     """
     roi = np.asarray(roi)
     if roi.ndim != 2:

@@ -6,7 +6,7 @@ clamped into the image, an empty mask skipped), is counted in a `WarningCounter`
 emits one `DataWarning` per kind at the end of a load and the counts travel with the dataset
 (`Dataset.warnings`), so a silent skip can never happen.
 
-See: tests/test_data_badinput.py, tests/test_data_fuzz.py.
+See: tests/data/test_data_badinput.py, tests/data/test_data_fuzz.py.
 """
 from __future__ import annotations
 

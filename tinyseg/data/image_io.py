@@ -5,7 +5,7 @@ Every failure is a `DataFormatError` or `FileNotFoundError` naming the file and 
 without pixel data, a compressed transfer syntax without its decoder (the message names the
 pylibjpeg plugins), a truncated file, a colour or multi-frame image.
 
-See: tests/test_data_badinput.py.
+See: tests/data/test_data_badinput.py.
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ right breasts are mirrored (`mirror_right`), each mass polygon is rasterised sep
 (outline + fill), masses are ordered by numeric FileID then XML order, and the first `n_train`
 masses (default: half, i.e. 58 of 116) are the training split. [ZX18 §4]
 
-See: docs/data.md (INbreast), tests/test_data_loaders.py.
+See: docs/data.md (INbreast), tests/data/test_data_loaders.py.
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ ACR density, and 1-2 masses (P(2) = 0.1) drawn with the same mass model as the R
 real sizes in mm. Some images are "normal" (no mass) and carry only distractor annotations.
 Values are 14-bit in uint16: air 50-150, breast tissue about 2500-9000.
 
-See: docs/data.md (the synthetic generator), tests/test_data_phantom.py.
+See: docs/data.md (the synthetic generator), tests/data/test_data_phantom.py.
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ is rendered (blur, obscuring tissue, microlobulation, spicules) but never the an
 annotators draw a smooth polygon around the central mass, spicules excluded. The annotation is a
 polygon sampled from the body with vertex jitter, a small honest label noise.
 
-See: docs/data.md (the synthetic generator), tests/test_data_phantom.py.
+See: docs/data.md (the synthetic generator), tests/data/test_data_phantom.py.
 """
 from __future__ import annotations
 

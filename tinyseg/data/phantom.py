@@ -9,7 +9,7 @@ Determinism: sample i draws from its own stream
 `default_rng(SeedSequence([data_seed, preset_id, 0, i]))`, so it is identical whatever the count,
 order or parallelism.
 
-See: docs/data.md (the synthetic generator), tests/test_data_phantom.py.
+See: docs/data.md (the synthetic generator), tests/data/test_data_phantom.py.
 """
 from __future__ import annotations
 

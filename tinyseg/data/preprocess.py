@@ -8,7 +8,7 @@
 Synthetic and real data run through the same functions (`mass_to_roi`). Boxes are
 `(x0, y0, x1, y1)`: inclusive, 0-based, x = column, y = row.
 
-See: docs/data.md (the preprocessing pipeline), tests/test_data_preprocess.py.
+See: docs/data.md (the preprocessing pipeline), tests/data/test_data_preprocess.py.
 """
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ pixel `(r, c)` has its centre at `(x=c, y=r)`. Two rules are offered:
 The two differ by about half a pixel along the contour, which vanishes at 40×40.
 [ZX18 §4]
 
-See: docs/data.md (INbreast), tests/test_data_loaders.py.
+See: docs/data.md (INbreast), tests/data/test_data_loaders.py.
 """
 from __future__ import annotations
 
@@ -111,7 +111,7 @@ def rasterize_polygon(points: np.ndarray, shape: tuple[int, int], rule: str = "o
     Returns:
         (H, W) bool mask.
 
-    See: tests/test_data_preprocess.py::test_rasterize_square_and_triangle.
+    See: tests/data/test_data_preprocess.py::test_rasterize_square_and_triangle.
     """
     points = np.asarray(points, dtype=np.float64)
     if points.ndim != 2 or points.shape[1] != 2 or len(points) < 3:

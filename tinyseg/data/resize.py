@@ -6,7 +6,7 @@ coordinate `u/scale + 0.5(1 - 1/scale)` (1-based), symmetric reflection at the e
 normalised weights. Non-square boxes are resized anisotropically, which is why every mass fills
 the same canvas and the position prior is strong. [ZX18 §4]
 
-See: docs/data.md (the preprocessing pipeline), tests/test_data_preprocess.py.
+See: docs/data.md (the preprocessing pipeline), tests/data/test_data_preprocess.py.
 
 Each axis is a dense (out, in) weight matrix, so a resize is two small matrix products.
 """

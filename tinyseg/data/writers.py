@@ -4,7 +4,7 @@ The INbreast and CBIS writers reproduce the release layouts closely enough that 
 read them, quirks included (CBIS rows with swapped crop/mask paths and trailing newlines), so the
 round trips test the loaders on realistic files. Every file is written atomically.
 
-See: docs/data.md (the synthetic generator, real datasets), tests/test_data_loaders.py.
+See: docs/data.md (the synthetic generator, real datasets), tests/data/test_data_loaders.py.
 """
 from __future__ import annotations
 

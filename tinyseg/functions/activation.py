@@ -4,7 +4,7 @@ r"""Activations: tanh (the FCN's hidden layers) and softmax / log_softmax (its o
 with $m = \max_k x_k$, so logits of any magnitude (the tests use ±1e4) give finite
 results. Each backward uses the op's saved OUTPUT, not its input.
 
-See: lessons/02_fcn.py, tests/test_activation.py.
+See: lessons/02_fcn.py, tests/functions/test_activation.py.
 """
 from __future__ import annotations
 
@@ -102,7 +102,7 @@ def tanh(x: Any) -> Tensor:
     Gradient: ``gx = gy · (1 − y²)``, from the saved output.
 
     Derivation: docs/derivations/conv.md#tanh.
-    See: lessons/02_fcn.py, tests/test_activation.py::test_tanh_forward_and_backward_match_numpy.
+    See: lessons/02_fcn.py, tests/functions/test_activation.py::test_tanh_forward_and_backward_match_numpy.
     """
     return TanhOp()(x)
 
@@ -123,7 +123,7 @@ def softmax(x: Any, axis: int = 1) -> Tensor:
     Gradient: ``gx = y ⊙ (gy − Σ_axis gy ⊙ y)``.
 
     Derivation: docs/derivations/conv.md#softmax-cross-entropy-eq-1.
-    See: lessons/02_fcn.py, tests/test_activation.py::test_softmax_backward_matches_jacobian.
+    See: lessons/02_fcn.py, tests/functions/test_activation.py::test_softmax_backward_matches_jacobian.
     """
     return SoftmaxOp(axis)(x)
 
@@ -144,7 +144,7 @@ def log_softmax(x: Any, axis: int = 1) -> Tensor:
     Gradient: ``gx = gy − softmax(x) ⊙ Σ_axis gy`` (softmax = exp of the saved output).
 
     Derivation: docs/derivations/conv.md#softmax-cross-entropy-eq-1.
-    See: lessons/02_fcn.py, tests/test_activation.py::test_log_softmax_is_finite_for_huge_logits.
+    See: lessons/02_fcn.py, tests/functions/test_activation.py::test_log_softmax_is_finite_for_huge_logits.
     """
     return LogSoftmaxOp(axis)(x)
 

@@ -8,7 +8,7 @@ reduces the upstream gradient back to each input's shape with `sum_to` — the a
 Each backward is the chain rule applied to one elementary derivative (d(ab)/da = b, d e^x/dx = e^x,
 …), derived on lesson 01's page, docs/lessons/01_autodiff.md, with broadcasting's sum_to.
 
-See: lessons/01_autodiff.py, tests/test_arithmetic.py.
+See: lessons/01_autodiff.py, tests/functions/test_arithmetic.py.
 """
 from __future__ import annotations
 

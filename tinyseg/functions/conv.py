@@ -6,7 +6,7 @@ forward of the other with the same kernel, and both are built on `im2col` / `col
 the 40×40 ROI to 1×1×c3, and a transpose convolution with a 40×40 kernel takes it back to 40×40
 logits.
 
-See: lessons/02_fcn.py, tests/test_conv.py.
+See: lessons/02_fcn.py, tests/functions/test_conv.py.
 """
 from __future__ import annotations
 
@@ -131,7 +131,7 @@ def conv2d(x: Any, W: Any, b: Any = None, stride: IntPair = 1, pad: IntPair = 0)
     ``gb = Σ_{n,i,j} gy``; gx is skipped when x does not require a gradient.
 
     Derivation: docs/derivations/conv.md#convolution.
-    See: lessons/02_fcn.py, tests/test_conv.py::test_conv2d_forward_matches_naive_loops_and_scipy.
+    See: lessons/02_fcn.py, tests/functions/test_conv.py::test_conv2d_forward_matches_naive_loops_and_scipy.
     """
     return Conv2dOp(stride, pad)(x, W, b) if b is not None else Conv2dOp(stride, pad)(x, W)
 
@@ -220,7 +220,7 @@ def conv_transpose2d(x: Any, W: Any, b: Any = None, stride: IntPair = 1, pad: In
     gx is skipped when x does not require a gradient.
 
     Derivation: docs/derivations/conv.md#the-transpose-convolution.
-    See: lessons/02_fcn.py, tests/test_conv.py::test_conv_transpose2d_is_adjoint_of_conv2d.
+    See: lessons/02_fcn.py, tests/functions/test_conv.py::test_conv_transpose2d_is_adjoint_of_conv2d.
     """
     return (ConvTranspose2dOp(stride, pad)(x, W, b) if b is not None else ConvTranspose2dOp(stride, pad)(x, W))
 

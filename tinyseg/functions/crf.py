@@ -16,7 +16,7 @@ decides how many exist at once, when each is built and on how many threads; the 
 
 Names: `w[m, l]` is the weight of kernel m for label l; `H`, `W` are the image's height and width.
 
-See: lessons/03_crf.py, tests/test_crf.py.
+See: lessons/03_crf.py, tests/functions/test_crf.py.
 """
 from __future__ import annotations
 
@@ -193,7 +193,7 @@ def mean_field_crf(unary: Any, image: Any, weights: Any, n_iter: int = 5, graph:
     $$Z_t = U + \sum_m w^{(m)} s_m,\qquad Q_t=\mathrm{softmax}(Z_t),$$
 
     which equals the Potts update $U-\sum_m w^{(m)} s_m(\mathbf 1\mathbf 1^\top-\mathrm{Id})$ up
-    to a per-pixel constant (docs: lesson 03, "The math"; tests/test_crf.py checks both forms).
+    to a per-pixel constant (docs: lesson 03, "The math"; tests/functions/test_crf.py checks both forms).
     Per-label weights $w_{m,l}$ multiply the message of label $l$; weights of shape (2,) are
     repeated to $w_{m,0} = w_{m,1} = w^{(m)}$ (`per_label_weights`). Kernels: see `crf_kernels` (dense: intensity $e^{-(I_i-I_j)^2/2}/(P-1)$ and
     position $\tfrac12e^{-\|p_i-p_j\|^2}$; grid4: contrast $e^{-(I_i-I_j)^2}$ and constant on
@@ -217,11 +217,11 @@ def mean_field_crf(unary: Any, image: Any, weights: Any, n_iter: int = 5, graph:
 
     Gradient: hand-written reverse pass through all T iterations to the unary, the weights and
     the image (through `crf_kernels`' ``image_vjp``; docs: lesson 03, "The library op and its
-    backward"; checked against finite differences and `mean_field_crf_composite` in tests/test_crf.py).
+    backward"; checked against finite differences and `mean_field_crf_composite` in tests/functions/test_crf.py).
 
     Derivation: docs/derivations/mean_field.md (forward), docs/derivations/crf_backward.md and
         docs/derivations/image_gradient.md (backward).
-    See: lessons/03_crf.py, tests/test_crf.py.
+    See: lessons/03_crf.py, tests/functions/test_crf.py.
     """
     unary, image, weights = as_tensor(unary), as_tensor(image), as_tensor(weights)
     _check(unary, image, weights, n_iter, graph, unary_domain)

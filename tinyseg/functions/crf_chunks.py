@@ -6,7 +6,7 @@ float32): building it costs one exponential per pixel pair and is most of a dens
 this module decides how many exist at once (memory), how often each is built (time) and on how
 many cores (`tinyseg.threads`).
 
-See: docs/performance.md ("How the CPU builds the dense CRF's kernel"), tests/test_crf.py.
+See: docs/performance.md ("How the CPU builds the dense CRF's kernel"), tests/functions/test_crf.py.
 """
 from __future__ import annotations
 

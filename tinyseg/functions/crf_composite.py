@@ -2,10 +2,10 @@ r"""`mean_field_crf` built from primitive ops: the test oracle of the hand-writt
 
 Every step is an ordinary differentiable op (reshape, matmul, exp, softmax from primitives), so
 its gradient comes from autodiff; the kernels are brute-force dense (N, P, P) matrices, so it is
-only meant for small images. tests/test_crf.py compares `mean_field_crf` with it, forward and
+only meant for small images. tests/functions/test_crf.py compares `mean_field_crf` with it, forward and
 backward.
 
-See: lessons/03_crf.py, tests/test_crf.py.
+See: lessons/03_crf.py, tests/functions/test_crf.py.
 """
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def mean_field_crf_composite(unary: Any, image: Any, weights: Any, n_iter: int =
     Returns:
         $Z_T$, (N, 2, H, W). Gradient: by autodiff through the primitives.
 
-    See: lessons/03_crf.py, tests/test_crf.py.
+    See: lessons/03_crf.py, tests/functions/test_crf.py.
     """
     unary, image, weights = as_tensor(unary), as_tensor(image), as_tensor(weights)
     _check(unary, image, weights, n_iter, graph, unary_domain)

@@ -22,7 +22,7 @@ Self pairs ($j = i$) are excluded unless ``include_self=True``: the diagonal ter
 $k_{ii}x_i$ is subtracted from the full product. The dense intensity kernel is divided by
 $P-1$ so that its message is an average (docs: derivations/mean_field.md, and `crf_default_weights`).
 
-See: lessons/03_crf.py, tests/test_crf_kernels.py.
+See: lessons/03_crf.py, tests/functions/test_crf_kernels.py.
 """
 from __future__ import annotations
 
@@ -244,7 +244,7 @@ def crf_kernels(image: Any, graph: str = "dense", include_self: bool = False, ou
         [kernel 0 (image-dependent), kernel 1 (image-independent)], each with
         ``apply``/``adjoint``/``image_vjp`` on (N, P) maps.
 
-    See: lessons/03_crf.py, tests/test_crf_kernels.py.
+    See: lessons/03_crf.py, tests/functions/test_crf_kernels.py.
     """
     xp = get_array_module(image)
     img = image.reshape(image.shape[0], image.shape[-2], image.shape[-1])  # (N, H, W)
@@ -258,7 +258,7 @@ def crf_kernels(image: Any, graph: str = "dense", include_self: bool = False, ou
 
 
 def crf_default_weights(graph: str = "dense", per_label: bool = False) -> np.ndarray:
-    r"""Initial CRF weights inside the contraction bound (`crf_contraction_bound`; tests/test_crf_kernels.py).
+    r"""Initial CRF weights inside the contraction bound (`crf_contraction_bound`; tests/functions/test_crf_kernels.py).
 
     Dense: $w_{int} = 1$ (the $1/(P-1)$-scaled intensity kernel, $\lambda_{\max}\le1$) and
     $w_{pos} = 1$ (pixel units, $\lambda_{\max}\approx1.07$), so

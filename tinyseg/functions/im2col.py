@@ -9,7 +9,7 @@ Column layout: ``(N, C·KH·KW, OH·OW)``: column ``i·OW + j`` holds the window
 position ``(i, j)``, and in it row ``c·KH·KW + u·KW + v`` holds pixel ``(c, s·i + u, s·j + v)``
 of the padded input (kernel offset ``(u, v)``), so ``W.reshape(C_out, -1) @ col`` is the conv.
 
-See: lessons/02_fcn.py, tests/test_conv.py.
+See: lessons/02_fcn.py, tests/functions/test_conv.py.
 """
 from __future__ import annotations
 
@@ -175,7 +175,7 @@ def im2col(x: Any, kernel_size: IntPair, stride: IntPair = 1, pad: IntPair = 0) 
     Gradient: ``col2im(gy)`` — the adjoint.
 
     Derivation: docs/derivations/conv.md#im2col-and-col2im.
-    See: lessons/02_fcn.py, tests/test_conv.py::test_col2im_is_adjoint_of_im2col.
+    See: lessons/02_fcn.py, tests/functions/test_conv.py::test_col2im_is_adjoint_of_im2col.
     """
     return Im2colOp(kernel_size, stride, pad)(x)
 
@@ -202,7 +202,7 @@ def col2im(col: Any, x_shape: Sequence[int], kernel_size: IntPair, stride: IntPa
     Gradient: ``im2col(gy)``.
 
     Derivation: docs/derivations/conv.md#im2col-and-col2im.
-    See: lessons/02_fcn.py, tests/test_conv.py::test_col2im_is_adjoint_of_im2col.
+    See: lessons/02_fcn.py, tests/functions/test_conv.py::test_col2im_is_adjoint_of_im2col.
     """
     return Col2imOp(x_shape, kernel_size, stride, pad)(col)
 

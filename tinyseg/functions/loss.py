@@ -10,7 +10,7 @@ $$
 one op whose backward is exactly ``(softmax(z) − onehot(y)) / count`` — no log-probability
 gradient is materialised. `l2_penalty` is the ``λ/2 ‖w‖²`` term of the total loss [ZX18 Eq. 8].
 
-See: lessons/02_fcn.py, tests/test_loss.py.
+See: lessons/02_fcn.py, tests/functions/test_loss.py.
 """
 from __future__ import annotations
 
@@ -119,7 +119,7 @@ def nll_loss(logp: Any, target: Any) -> Tensor:
     Gradient: ``g logp = −gy · onehot(target) / (N·H·W)``; none for target.
 
     Derivation: docs/derivations/conv.md#softmax-cross-entropy-eq-1.
-    See: lessons/02_fcn.py, tests/test_loss.py::test_cross_entropy_equals_nll_loss_of_log_softmax.
+    See: lessons/02_fcn.py, tests/functions/test_loss.py::test_cross_entropy_equals_nll_loss_of_log_softmax.
     """
     return NllLossOp()(logp, target)
 
@@ -145,7 +145,7 @@ def cross_entropy(logits: Any, target: Any, check_labels: bool = True) -> Tensor
     Gradient: ``g logits = gy · (softmax(logits) − onehot(target)) / count``, exactly; none for target.
 
     Derivation: docs/derivations/conv.md#softmax-cross-entropy-eq-1.
-    See: lessons/02_fcn.py, tests/test_loss.py::test_cross_entropy_backward_is_exactly_softmax_minus_onehot_over_count.
+    See: lessons/02_fcn.py, tests/functions/test_loss.py::test_cross_entropy_backward_is_exactly_softmax_minus_onehot_over_count.
     """
     return CrossEntropyOp(check_labels)(logits, target)
 
@@ -166,7 +166,7 @@ def l2_penalty(params: Sequence[Any], lam: float) -> Tensor:
     Gradient: ``g w_p = gy · λ · w_p``.
 
     Derivation: the derivative of a square, λ/2·w² → λw (docs/lessons/01_autodiff.md).
-    See: lessons/03_crf.py, tests/test_loss.py::test_l2_penalty_value_and_gradient.
+    See: lessons/03_crf.py, tests/functions/test_loss.py::test_l2_penalty_value_and_gradient.
     """
     params = tuple(params)
     if not params:

@@ -10,7 +10,7 @@ Tie rule: the gradient of a window goes to the FIRST maximal pixel in row-major 
 (top-left, top-right, bottom-left, bottom-right for 2×2), on both paths; a window holding NaN
 has the maximum NaN and sends its gradient to its first NaN (what `argmax` picks).
 
-See: lessons/02_fcn.py, tests/test_pooling.py.
+See: lessons/02_fcn.py, tests/functions/test_pooling.py.
 """
 from __future__ import annotations
 
@@ -106,7 +106,7 @@ def max_pool2d(x: Any, kernel_size: int = 2, stride: int = 2) -> Tensor:
     on ties; overlapping windows (s < k) add up.
 
     Derivation: docs/derivations/conv.md#max-pooling.
-    See: lessons/02_fcn.py, tests/test_pooling.py::test_max_pool2d_forward_and_backward_match_naive_loops.
+    See: lessons/02_fcn.py, tests/functions/test_pooling.py::test_max_pool2d_forward_and_backward_match_naive_loops.
     """
     return MaxPool2dOp(kernel_size, stride)(x)
 

@@ -19,7 +19,7 @@ multiplicative prior on probabilities is an additive bias on logits; learning b 
 class and pixel, shared over the batch) learns the prior. `PositionPrior` (in `nn`) owns the
 ``(C, H, W)`` parameter and initialises it from the empirical mass frequency.
 
-See: lessons/02_fcn.py, tests/test_prior.py.
+See: lessons/02_fcn.py, tests/functions/test_prior.py.
 """
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def add_prior(logits: Any, bias: Any) -> Tensor:
     Gradient: ``g logits = gy``, ``g bias = Σ_n gy[n]``.
 
     Derivation: docs/derivations/conv.md#the-position-prior-eq-6.
-    See: lessons/02_fcn.py, tests/test_prior.py::test_add_prior_equals_multiplicative_prior_on_probabilities.
+    See: lessons/02_fcn.py, tests/functions/test_prior.py::test_add_prior_equals_multiplicative_prior_on_probabilities.
     """
     return AddPriorOp()(logits, bias)
 

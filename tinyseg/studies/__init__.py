@@ -6,7 +6,7 @@ the test split with paired image-level tests and bootstrap CIs, and writes JSON 
 * `run_adversarial_study` — robustness against the training ε, and the small-data regime (lesson 04);
 * `run_multiscale_study` — the multi-scale FCN against one FCN per mass-size third (lesson 05).
 
-See: docs/results.md ("What each component buys"), tests/test_studies.py.
+See: docs/results.md ("What each component buys"), tests/studies/test_studies.py.
 """
 import json
 from pathlib import Path

@@ -14,7 +14,7 @@ attack ε (Δ with a bootstrap CI, Wilcoxon on per-image Dice).
 adversarial model at the paper's ε (0.1 on INbreast-like data) trained on the first 8, 16, 32 and
 all training masses (each ×4 flips; validation unchanged).
 
-See: lessons/04_adversarial.py, docs/results.md ("What each component buys"), tests/test_studies.py.
+See: lessons/04_adversarial.py, docs/results.md ("What each component buys"), tests/studies/test_studies.py.
 """
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ for every seed), and an image-level Wilcoxon test on per-image Dice averaged ove
 Runs are written to ``OUT/runs/<protocol>/<name>_s<seed>/`` and skipped when finished, as
 `tinyseg.experiments.run_table2` does (same workers, same bit-identity at one thread per job).
 
-See: lessons/03_crf.py, docs/results.md ("What each component buys"), tests/test_studies.py.
+See: lessons/03_crf.py, docs/results.md ("What each component buys"), tests/studies/test_studies.py.
 """
 from __future__ import annotations
 

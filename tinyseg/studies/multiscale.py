@@ -8,7 +8,7 @@ fraction of the 40×40 ROI the true mask covers): for each third, pooled Dice of
 (mean ± sd over seeds), the difference with a bootstrap CI, and the Wilcoxon test on per-image
 Dice averaged over seeds.
 
-See: lessons/05_multiscale.py, docs/results.md ("What each component buys"), tests/test_studies.py.
+See: lessons/05_multiscale.py, docs/results.md ("What each component buys"), tests/studies/test_studies.py.
 """
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ benchmarks use it:
 The operation counter that the launch-count benchmark uses lives beside it, in
 ``benchmarks/op_count.py``.
 
-See: tests/test_fused_layers.py, tests/test_cuda_emulate.py, tests/test_launch_count.py.
+See: tests/cuda/test_fast_path_layers.py, tests/cuda/test_cuda_emulate.py, tests/benchmarks/test_launch_count.py.
 """
 from __future__ import annotations
 

@@ -49,7 +49,7 @@ Scalars follow CuPy's rule (a Python int is passed as ``long long``, a float as 
 NumPy scalar as its own dtype); a scalar whose type differs from the parameter is refused,
 because on the GPU its bytes would be misread.
 
-See: tests/test_cuda_emulate.py.
+See: tests/cuda/test_cuda_emulate.py.
 """
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ The library is looked up in this order:
    ``pip install -e ".[cuda-check]"`` installs;
 3. the system's ``libnvrtc`` (``ctypes.util.find_library``).
 
-See: tests/test_cuda_emulate.py.
+See: tests/cuda/test_cuda_emulate.py.
 """
 from __future__ import annotations
 

@@ -291,7 +291,7 @@ def test_table2_records_its_boxes_and_tight_tables_render_as_before(tmp_cache: P
     assert json.loads((tmp_path / "t" / "runs" / "fcn_s0" / "config.json").read_text())["train"]["boxes"] == "drawn"
     assert "drawn boxes" in (tmp_path / "t" / "table2.md").read_text().splitlines()[0]
     # the committed tight tables predate the option: they read as tight and render exactly as committed
-    root = Path(__file__).resolve().parents[1] / "docs" / "results"
+    root = Path(__file__).resolve().parents[2] / "docs" / "results"
     for preset in ("phantom", "ddsm_bcrp"):
         committed = json.loads((root / preset / "table2.json").read_text())
         assert committed["command"].get("boxes", "tight") == "tight"

@@ -17,7 +17,7 @@ import tinyseg.cuda as tc
 from tinyseg.autodiff import Op
 from tinyseg.cuda.testing import emulated
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PKG = ROOT / "tinyseg"
 TEACHING = sorted((PKG / "functions").glob("*.py")) + [PKG / "nn.py", PKG / "optim.py", PKG / "adversarial.py"]
 

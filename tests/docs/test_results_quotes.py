@@ -9,7 +9,7 @@ import importlib.util
 import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 QUOTES = ROOT / "docs/outputs/table2_quotes.md"
 INCLUDE = re.compile(r"""--8<--\s+["']?(?:docs/outputs/)?table2_quotes\.md:([a-z][-_0-9a-z]*)""")
 SECTION = re.compile(r"^<!-- --8<-- \[(start|end):([a-z][-_0-9a-z]*)\] -->$", re.M)

@@ -2,7 +2,7 @@
 that they override, against the plain path — on the CPU through the g++ emulator, every fast
 path switched on (as ``TINYSEG_FUSED=1`` does).
 
-The GPU runs the same comparison for real in tests/test_gpu_parity.py (cupy against numpy).
+The GPU runs the same comparison for real in tests/cuda/test_gpu_parity.py (cupy against numpy).
 """
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ and huge entries — and each test checks the engine's rule (tinyseg.autodiff's 
 * an argument NumPy refuses, or an impossible geometry, raises `UserError`.
 
 The default profile ``ci`` (tests/conftest.py) is derandomised with a fixed example count;
-``pytest --hypothesis-profile=deep tests/test_op_properties.py`` draws ten times as many.
+``pytest --hypothesis-profile=deep tests/functions/test_op_properties.py`` draws ten times as many.
 """
 from __future__ import annotations
 

@@ -12,11 +12,11 @@ import numpy as np
 import tinyseg as ts
 from tinyseg import functions as F
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAGES = ROOT / "docs" / "derivations"
 SCRIPT = ROOT / "tools" / "derivation_numbers.py"
 EXPECTED_PAGES = {"conv.md", "mean_field.md", "crf_backward.md", "image_gradient.md", "adversarial.md"}
-TEST_REF = re.compile(r"`(tests/test_\w+\.py)::(test_\w+)`")
+TEST_REF = re.compile(r"`(tests/(?:\w+/)?test_\w+\.py)::(test_\w+)`")
 
 
 def _load():

@@ -19,7 +19,7 @@ import pytest
 from tinyseg.experiments import fast_subset
 from tinyseg.train import TrainConfig, fit
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 

@@ -1,7 +1,7 @@
 """The docs stay in step with the code: paper tags, figures, API pages, offline configuration.
 
 These checks read files only (no MkDocs, no browser), so they run in every `pytest` call. The
-rendered site is checked by `tests/test_docs_browser.py`.
+rendered site is checked by `tests/docs/test_docs_browser.py`.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 PAPER_MAP = DOCS / "paper_map.md"
 MKDOCS_YML = ROOT / "mkdocs.yml"
