@@ -34,11 +34,18 @@ def _gpu_epochs() -> str:
     return f"{run['seconds_total']:.0f} s"
 
 
+def _gpu_step_ratios() -> str:
+    """Range over the variants of tinyseg's GPU step time over PyTorch's, e.g. '1.0–2.4×'."""
+    ratios = [row["ratio"] for row in _json("benchmarks/results/train_step_gpu_run2.json")["summary"]]
+    return f"{min(ratios):.1f}–{max(ratios):.1f}×"
+
+
 MEASURED: dict[str, Callable[[], str]] = {
     "prior_dice.phantom": lambda: _baseline("phantom", "prior_only"),
     "prior_dice.ddsm_bcrp": lambda: _baseline("ddsm_bcrp", "prior_only"),
     "otsu_dice.phantom": lambda: _baseline("phantom", "otsu"),
     "gpu_100_epochs": _gpu_epochs,
+    "gpu_step_ratios": _gpu_step_ratios,
 }
 
 
