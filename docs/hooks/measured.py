@@ -40,12 +40,20 @@ def _gpu_step_ratios() -> str:
     return f"{min(ratios):.1f}–{max(ratios):.1f}×"
 
 
+def _launch_cut() -> str:
+    """Range over the variants of a training step's array operations, plain over fast paths."""
+    rows = _json("benchmarks/results/launch_count.json")["rows"]
+    cuts = [row["plain"]["step"]["ops"] / row["fused"]["step"]["ops"] for row in rows]
+    return f"{min(cuts):.1f}–{max(cuts):.1f}×"
+
+
 MEASURED: dict[str, Callable[[], str]] = {
     "prior_dice.phantom": lambda: _baseline("phantom", "prior_only"),
     "prior_dice.ddsm_bcrp": lambda: _baseline("ddsm_bcrp", "prior_only"),
     "otsu_dice.phantom": lambda: _baseline("phantom", "otsu"),
     "gpu_100_epochs": _gpu_epochs,
     "gpu_step_ratios": _gpu_step_ratios,
+    "launch_cut": _launch_cut,
 }
 
 
