@@ -27,6 +27,7 @@ FCN_CONFIGS: dict[str, tuple[int, int, int, int, int, int]] = {
 """The four FCNs of Table 1 [ZX18 Table 1]: name -> (c1, k1, c2, k2, c3, k3), the number of output
 channels and the kernel side of each of the three convolutions."""
 
+# --8<-- [start:variants]
 VARIANTS: dict[str, tuple[bool, bool, bool]] = {
     "fcn": (False, False, False),
     "adv_fcn": (False, False, True),
@@ -37,6 +38,7 @@ VARIANTS: dict[str, tuple[bool, bool, bool]] = {
     "multi_fcn_crf": (True, True, False),
     "adv_multi_fcn_crf": (True, True, True),
 }
+# --8<-- [end:variants]
 """The eight models of Table 2 [ZX18 Table 2]: variant name -> (multi-scale, CRF, adversarial)."""
 
 
@@ -155,12 +157,18 @@ class SegmentationModel(Module):
             self.fcn = FCN(fcn_configs[0] if fcn_configs else "fcn1", prior, size, seed, dtype)
         self.crf = MeanFieldCRF(crf_graph, n_iter, n_iter_eval, dtype=dtype, **crf_options) if crf else None
 
+    # --8<-- [start:segmentation_forward]
     def forward(self, x: Tensor, crf_image: Tensor | None = None) -> Tensor:
-        """Logits for images x (N, 1, H, W); `crf_image` overrides the CRF's features (frozen kernels)."""
+        """Logits for images x (N, 1, H, W).
+
+        `crf_image` replaces the CRF's image features (the kernels the authors' code
+        keeps frozen during the adversarial pass).
+        """
         u = self.fcn(x)
         if self.crf is None:
             return u
         return self.crf(u, x if crf_image is None else crf_image)
+    # --8<-- [end:segmentation_forward]
 
     def crf_parameters(self) -> list[Parameter]:
         return [] if self.crf is None else self.crf.parameters()

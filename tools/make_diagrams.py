@@ -1,14 +1,15 @@
-"""Draw the docs diagrams: the FCN with its shapes, the multi-scale fusion, the unrolled CRF, dense
-versus grid4 messages, and im2col / col2im.
+"""Draw the docs diagrams: the FCN with its shapes, the multi-scale fusion, the unrolled CRF, the
+whole model end to end with its adversarial branch, dense versus grid4 messages, and im2col /
+col2im.
 
 Writes ``docs/figures/diagram_*.png`` with matplotlib only (Agg backend, DejaVu Sans, which ships
 with matplotlib; no system binary). The PNGs carry no software or date metadata, so a re-run
 writes byte-identical files (``tests/docs/test_diagrams.py`` checks this). The FCN's tensor shapes are
 not typed in: they are read off a forward pass of ``tinyseg.models.FCN`` on a 40×40 input.
 
-Sizes: 7.2 inches wide at 200 dpi (1440 px), shown at the content width of the site (about 700 px
-at a 1280 px window), so the 9-point text is about 12 px on screen; no text is smaller than
-``MIN_FONT`` points.
+Sizes: 7.2 inches wide at 200 dpi (1440 px), shown at the content width of the site (about 940 px
+at a 1280 px window, with the table of contents in the left navigation; 700 px in a narrower
+window), so the 9-point text is 12-16 px on screen; no text is smaller than ``MIN_FONT`` points.
 
 Usage:
     python tools/make_diagrams.py                  # into docs/figures/
@@ -186,26 +187,28 @@ def diagram_multiscale() -> plt.Figure:
 
     fig, ax = _canvas(3.6)
     ys = [2.75, 2.05, 1.35, 0.65]
-    _box(ax, 0.55, 1.7, 0.8, 0.7, "ROI $I$\n1×40×40", color=TENSOR)
+    _box(ax, 0.5, 1.7, 0.8, 0.7, "ROI $I$\n1×40×40", color=TENSOR)
+    x_fcn, x_z, x_ls, x_sum, x_u = 2.2, 3.78, 4.83, 6.02, 6.76
     for k, (name, (c1, k1, c2, k2, c3, k3)) in enumerate(FCN_CONFIGS.items()):
         y = ys[k]
         out = fcn_shapes(name)[-1]
-        _arrow(ax, (0.97, 1.7), (1.35, y), rad=0.0)
-        _box(ax, 2.55, y, 2.3, 0.52, f"FCN {k + 1}: {c1}×{k1}², {c2}×{k2}², {c3}×{k3}²\n+ prior $b_{k + 1}$",
+        _arrow(ax, (0.92, 1.7), (x_fcn - 1.07, y))
+        _box(ax, x_fcn, y, 2.1, 0.52, f"FCN {k + 1}: {c1}×{k1}², {c2}×{k2}², {c3}×{k3}²\n+ prior $b_{k + 1}$",
              color=OP, size=FONT)
-        _arrow(ax, (3.72, y), (4.05, y))
-        _box(ax, 4.55, y, 0.95, 0.44, f"$z_{k + 1}$ {_shape(out)}", color=TENSOR, size=FONT)
-        _arrow(ax, (5.04, y), (5.62, 1.7), rad=0.0)
-        ax.text(5.12, y + (0.1 if y > 1.7 else -0.1), f"$\\alpha_{{{k + 1},l}}$", fontsize=FONT,
-                ha="left", va="bottom" if y > 1.7 else "top")
-    _box(ax, 5.9, 1.7, 0.56, 0.56, "Σ", color=OP, size=13, weight="bold", round_=0.28)
-    _arrow(ax, (6.19, 1.7), (6.5, 1.7))
-    _box(ax, 6.82, 1.7, 0.6, 0.62, "$U$\n2×40\n×40", color=TENSOR, size=FONT)
+        _arrow(ax, (x_fcn + 1.05, y), (x_z - 0.36, y))
+        _box(ax, x_z, y, 0.72, 0.5, f"$z_{k + 1}$\n{_shape(out)}", color=TENSOR, size=FONT)
+        _arrow(ax, (x_z + 0.36, y), (x_ls - 0.46, y))
+        _box(ax, x_ls, y, 0.92, 0.5, f"log_softmax\n× $\\alpha_{{{k + 1},l}}$", color=OP, size=FONT)
+        _arrow(ax, (x_ls + 0.46, y), (x_sum - 0.26, 1.7))
+    _box(ax, x_sum, 1.7, 0.5, 0.5, "Σ", color=OP, size=13, weight="bold", round_=0.25)
+    _arrow(ax, (x_sum + 0.25, 1.7), (x_u - 0.29, 1.7))
+    _box(ax, x_u, 1.7, 0.56, 0.62, "$U$\n2×40\n×40", color=TENSOR, size=FONT)
     ax.text(WIDTH / 2, 3.5, "Four FCNs, one per row of Table 1, fused per label: "
             r"$U_l = \Sigma_k\, \alpha_{k,l}\,\log\,\mathrm{softmax}(z_k)_l$",
             ha="center", va="top", fontsize=FONT + 0.5)
-    ax.text(WIDTH / 2, 0.18, r"$\alpha$ (4×2, learned) starts at ¼;  $U$ feeds the loss (multi_fcn) or the CRF "
-            "(multi_fcn_crf)", ha="center", va="center", fontsize=FONT)
+    ax.text(WIDTH / 2, 0.18, "log_softmax over the 2 labels of each pixel;  "
+            r"$\alpha$ (4×2, learned) starts at ¼;  $U$ feeds the loss or the CRF",
+            ha="center", va="center", fontsize=FONT)
     return fig
 
 
@@ -243,7 +246,80 @@ def diagram_crf_rnn() -> plt.Figure:
     return fig
 
 
-# ---------------------------------------------------------------- 4. dense versus grid4
+# ---------------------------------------------------------------- 4. the whole model, end to end
+def diagram_model() -> plt.Figure:
+    """One training step of adv_multi_fcn_crf, in the order SegmentationModel and
+    adversarial.loss_and_backward run it: top row left to right, middle row right to left,
+    bottom row left to right."""
+    from tinyseg.models import FCN_CONFIGS
+
+    out = _shape(fcn_shapes("fcn1")[-1])        # every FCN's logits, and U, are 2×40×40
+    small = MIN_FONT
+    fig, ax = _canvas(5.45)
+    ax.text(0.08, 5.37, "One training step of adv_multi_fcn_crf, in the order the code runs it",
+            ha="left", va="top", fontsize=FONT + 0.5, weight="bold")
+
+    # top row: the image, four FCNs with their priors, the fusion, the unary
+    y1, lanes = 4.3, [0.45, 0.15, -0.15, -0.45]
+    _box(ax, 0.45, y1, 0.76, 0.62, "image $I$\n1×40×40", color=TENSOR)
+    x_fcn, x_ls, x_sum, x_u = 1.78, 3.22, 4.38, 5.42
+    for k, dy in enumerate(lanes):
+        y = y1 + dy
+        _arrow(ax, (0.83, y1), (x_fcn - 0.66, y))
+        _box(ax, x_fcn, y, 1.3, 0.25, f"FCN {k + 1} + prior $b_{k + 1}$", color=OP, size=small)
+        _arrow(ax, (x_fcn + 0.65, y), (x_ls - 0.47, y))
+        _box(ax, x_ls, y, 0.94, 0.25, "log_softmax", color=OP, size=small)
+        _arrow(ax, (x_ls + 0.47, y), (x_sum - 0.42, y))
+    ax.text((x_fcn + 0.65 + x_ls - 0.47) / 2, y1 + lanes[0] + 0.15, "$z_k$", ha="center", va="bottom",
+            fontsize=small)
+    _box(ax, x_sum, y1, 0.84, 1.18, "$\\Sigma_k\\,\\alpha_{k,l}\\,\\cdot$\n\n$\\alpha$: 4×2,\nlearned", color=OP,
+         size=small)
+    _arrow(ax, (x_sum + 0.42, y1), (x_u - 0.39, y1))
+    _box(ax, x_u, y1, 0.78, 0.62, f"unary $U$\n{out}", color=TENSOR)
+    ax.text((x_ls - 0.47 + x_sum + 0.42) / 2, y1 + 0.66, "multi-scale fusion", ha="center", va="bottom",
+            fontsize=small, style="italic")
+    ax.text(x_fcn, y1 + 0.66, f"{len(FCN_CONFIGS)} FCNs of Table 1", ha="center", va="bottom", fontsize=small,
+            style="italic")
+    ax.text(5.95, y1 + 0.05, "no multi-scale:\nFCN 1 alone,\n$U = z_1$", ha="left", va="center",
+            fontsize=small, color="#444444", linespacing=1.25)
+
+    # middle row, right to left: the CRF, its last logits, the loss
+    y2 = 2.62
+    x_crf, x_zt, x_loss = 5.2, 2.95, 1.2
+    _arrow(ax, (x_u, y1 - 0.31), (x_u, y2 + 0.5))
+    _box(ax, x_crf, y2, 3.2, 1.0,
+         "mean-field CRF: $T$ iterations, starting at $Z = U$\n"
+         "$q = \\sigma(Z_1 - Z_0)$,    $s_m = K_m\\, q$\n"
+         "$Z_0 = U_0 + \\Sigma_m\\, w_{m,0}\\,(K_m \\mathbf{1} - s_m)$\n"
+         "$Z_1 = U_1 + \\Sigma_m\\, w_{m,1}\\, s_m$", color=OP, size=FONT)
+    _box(ax, 2.45, 3.42, 2.5, 0.44, "kernels: $K_0(I)$ intensity, $K_1$ position;\nweights $w$",
+         color=PARAM, size=small)
+    _arrow(ax, (3.7, 3.42), (x_crf - 1.3, y2 + 0.5))
+    ax.plot([0.45, 0.45], [y1 - 0.31, 3.42], color=EDGE, lw=1.2)   # the image feeds the intensity kernel
+    _arrow(ax, (0.45, 3.42), (1.2, 3.42))
+    _arrow(ax, (x_crf - 1.6, y2), (x_zt + 0.45, y2))
+    _box(ax, x_zt, y2, 0.9, 0.6, f"$Z_T$\n{out}", color=TENSOR)
+    _arrow(ax, (x_zt - 0.45, y2), (x_loss + 0.9, y2))
+    _box(ax, x_loss, y2, 1.8, 0.6, "cross-entropy with\nthe labels $y$: $L(I)$", color=OP)
+
+    # bottom row: the adversarial branch
+    y3 = 0.95
+    x_g, x_r, x_ir, x_fw = 1.2, 2.95, 4.35, 6.05
+    _arrow(ax, (x_loss, y2 - 0.3), (x_g, y3 + 0.33), "backward", side="right", size=small)
+    _box(ax, x_g, y3, 1.8, 0.66, "$g = \\nabla_I L$ (x.grad)\n1×40×40", color=TENSOR)
+    _arrow(ax, (x_g + 0.9, y3), (x_r - 0.72, y3))
+    _box(ax, x_r, y3, 1.44, 0.66, "$R = \\varepsilon\\, g / \\Vert g \\Vert_2$\nper image", color=OP)
+    _arrow(ax, (x_r + 0.72, y3), (x_ir - 0.55, y3))
+    _box(ax, x_ir, y3, 1.1, 0.66, "$I + R$\n(a constant)", color=TENSOR)
+    _arrow(ax, (x_ir + 0.55, y3), (x_fw - 1.0, y3))
+    _box(ax, x_fw, y3, 2.0, 0.9, "second forward: the same\nFCNs, fusion and CRF\n(kernels rebuilt on $I + R$)"
+         "\n→ $L(I + R)$, backward", color=OP, size=small)
+    ax.text(WIDTH / 2, 0.2, "loss of the step (Eq. 8): $L(I) + L(I + R) + \\frac{\\lambda}{2}\\Vert w \\Vert^2$;"
+            "  both backward passes add into the same .grad", ha="center", va="center", fontsize=FONT)
+    return fig
+
+
+# ---------------------------------------------------------------- 5. dense versus grid4
 def _toy_image(n: int = 7) -> np.ndarray:
     y, x = np.mgrid[0:n, 0:n]
     return 3.0 * np.exp(-((x - 3.6) ** 2 + (y - 3.2) ** 2) / 4.0) - 0.8
@@ -283,7 +359,7 @@ def diagram_dense_grid4() -> plt.Figure:
     return fig
 
 
-# ---------------------------------------------------------------- 5. im2col / col2im
+# ---------------------------------------------------------------- 6. im2col / col2im
 def diagram_im2col() -> plt.Figure:
     fig, ax = _canvas(3.5)
     H = Wd = 4
@@ -343,6 +419,7 @@ DIAGRAMS: dict[str, Callable[[], plt.Figure]] = {
     "diagram_fcn.png": diagram_fcn,
     "diagram_multiscale.png": diagram_multiscale,
     "diagram_crf_rnn.png": diagram_crf_rnn,
+    "diagram_model.png": diagram_model,
     "diagram_dense_grid4.png": diagram_dense_grid4,
     "diagram_im2col.png": diagram_im2col,
 }

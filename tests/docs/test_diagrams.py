@@ -50,7 +50,8 @@ def test_every_diagram_is_shown_on_a_docs_page() -> None:
 
 
 def test_diagram_text_is_readable_at_the_docs_column_width() -> None:
-    """At 200 dpi and 7.2 in, shown about 700 px wide, MIN_FONT (8.5 pt) is about 11 px on screen."""
+    """At 200 dpi and 7.2 in, shown 700 px wide (a window narrower than 1280 px; about 940 px at 1280),
+    MIN_FONT (8.5 pt) is at least 11 px on screen."""
     md = _load()
     import matplotlib.pyplot as plt
 

@@ -11,7 +11,12 @@ Nothing is cut off at a 1280 px wide viewport: on every page, no content table, 
 (``pre``), display formula (``.katex-display``) or figure (``img``) is wider than the content column (``.md-content__inner``), and no
 code block or table scrolls sideways (its scrollWidth exceeds its clientWidth). Collapsible
 blocks are opened before measuring, except mkdocstrings' "Source code in ..." blocks, which show
-the package's source as it is (API pages are reference, read on demand).
+the package's source as it is (API pages are reference, read on demand). Code blocks are set at
+Material's default size, at least ``MIN_CODE_PX`` CSS px computed (the table of contents sits in
+the left navigation, ``toc.integrate``, which leaves the column room for 88-column code).
+
+Each lesson and derivation page states its reading time (the build's hook
+``docs/hooks/reading_time.py`` computes it).
 
 Skips with a reason when Chromium, Playwright or MkDocs is missing; with
 ``TINYSEG_REQUIRE_BROWSER=1`` (set by ``.ci/run``) a missing tool fails instead. Chromium is found
@@ -23,6 +28,7 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -90,7 +96,19 @@ OVERFLOW_JS = r"""() => {
   }
   return out;
 }"""
-EXPECTED_PAGES = ("index.html", "paper.html", "lessons/01_autodiff.html", "api/autodiff.html")
+# Every code block whose computed font size is below MIN_CODE_PX (CSS px), on any page.
+MIN_CODE_PX = 13.0
+CODE_SIZE_JS = r"""(minPx) => {
+  const col = document.querySelector('.md-content__inner');
+  if (!col) return [];
+  const out = [];
+  for (const el of col.querySelectorAll('pre > code')) {
+    const px = parseFloat(getComputedStyle(el).fontSize);
+    if (px < minPx) out.push(`pre "${el.innerText.trim().split('\n')[0].slice(0, 50)}": ${px.toFixed(1)} px`);
+  }
+  return out;
+}"""
+EXPECTED_PAGES = ("index.html", "paper.html", "model.html", "lessons/01_autodiff.html", "api/autodiff.html")
 
 
 def _unavailable(reason: str) -> None:
@@ -183,11 +201,12 @@ def screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _check_page(browser, url: str, is_local, shot: Path | None,  # noqa: ANN001
-                overflow: list[str] | None = None) -> list[str]:
+                overflow: list[str] | None = None, small_code: list[str] | None = None) -> list[str]:
     """Open `url` in a fresh page and return every problem found (empty list: all good).
 
     With `overflow`, append to it every element wider than the content column (`OVERFLOW_JS`),
     measured after the screenshot so that the screenshot shows the page as a reader finds it.
+    With `small_code`, append every code block set below MIN_CODE_PX (`CODE_SIZE_JS`).
     """
     problems: list[str] = []
     blocked: set[str] = set()
@@ -236,6 +255,11 @@ def _check_page(browser, url: str, is_local, shot: Path | None,  # noqa: ANN001
         problems += [f"image did not load: {src}" for src in broken]
         if shot is not None:
             page.screenshot(path=str(shot), full_page=True)
+        if small_code is not None:
+            try:
+                small_code += page.evaluate(CODE_SIZE_JS, MIN_CODE_PX)
+            except Exception as e:  # noqa: BLE001 - a page that cannot be measured is not a pass
+                small_code.append(f"could not measure the code size: {type(e).__name__}: {e}")
         if overflow is not None:
             try:
                 overflow += page.evaluate(OVERFLOW_JS)
@@ -249,33 +273,51 @@ def _check_page(browser, url: str, is_local, shot: Path | None,  # noqa: ANN001
 
 
 @pytest.fixture(scope="module")
-def visited(browser, server: str, pages: list[str], screenshot_dir: Path) -> dict[str, tuple[list[str], list[str]]]:  # noqa: ANN001
-    """Every page opened once over HTTP at 1280 px: name -> (problems, overflowing elements)."""
+def visited(browser, server: str, pages: list[str], screenshot_dir: Path) -> dict[str, tuple[list[str], ...]]:  # noqa: ANN001
+    """Every page opened once over HTTP at 1280 px: name -> (problems, overflowing elements, small code)."""
     host = urlparse(server).netloc
     out = {}
     for name in pages:
         shot = screenshot_dir / (name.replace("/", "_").removesuffix(".html") + ".png")
         overflow: list[str] = []
-        problems = _check_page(browser, server + name, lambda u: urlparse(u).netloc == host, shot, overflow)
-        out[name] = (problems, overflow)
+        small_code: list[str] = []
+        problems = _check_page(browser, server + name, lambda u: urlparse(u).netloc == host, shot, overflow,
+                               small_code)
+        out[name] = (problems, overflow, small_code)
     return out
 
 
-def test_every_page_renders_offline_in_chromium(visited: dict[str, tuple[list[str], list[str]]],
+def test_every_page_renders_offline_in_chromium(visited: dict[str, tuple[list[str], ...]],
                                                 screenshot_dir: Path) -> None:
-    failures = {name: problems for name, (problems, _) in visited.items() if problems}
+    failures = {name: problems for name, (problems, *_) in visited.items() if problems}
     pages = list(visited)
     report = "\n".join(f"{name}:\n    " + "\n    ".join(p) for name, p in failures.items())
     assert not failures, f"{len(failures)} of {len(pages)} pages failed (screenshots in {screenshot_dir}):\n{report}"
 
 
 def test_nothing_is_wider_than_the_content_column_at_1280_px(
-        visited: dict[str, tuple[list[str], list[str]]]) -> None:
-    wide = {name: overflow for name, (_, overflow) in visited.items() if overflow}
+        visited: dict[str, tuple[list[str], ...]]) -> None:
+    wide = {name: overflow for name, (_, overflow, _) in visited.items() if overflow}
     report = "\n".join(f"{name}:\n    " + "\n    ".join(o) for name, o in wide.items())
     n = sum(map(len, wide.values()))
     assert not wide, f"{n} tables, code blocks or figures on {len(wide)} of {len(visited)} pages are wider " \
                      f"than the content column at 1280 px:\n{report}"
+
+
+def test_code_blocks_are_at_least_13_px_at_1280_px(visited: dict[str, tuple[list[str], ...]]) -> None:
+    small = {name: found for name, (_, _, found) in visited.items() if found}
+    report = "\n".join(f"{name}:\n    " + "\n    ".join(f) for name, f in small.items())
+    assert not small, f"code blocks set below {MIN_CODE_PX} px on {len(small)} pages:\n{report}"
+
+
+def test_lesson_and_derivation_pages_state_their_reading_time(site: Path, pages: list[str]) -> None:
+    wanted = [p for p in pages if p.startswith(("lessons/", "derivations/"))]
+    assert wanted, "the built site has no lesson or derivation pages"
+    missing = [p for p in wanted if not re.search(r"about \d+ min to read \([\d,]+ words",
+                                                      (site / p).read_text(encoding="utf-8"))]
+    left = [p for p in pages if "tinyseg-reading-time" in (site / p).read_text(encoding="utf-8")]
+    assert not missing, f"pages without a computed reading time: {missing}"
+    assert not left, f"pages with an unfilled reading-time placeholder: {left}"
 
 
 def test_math_and_search_work_from_file_urls(browser, site: Path) -> None:  # noqa: ANN001
