@@ -4,7 +4,7 @@ A page writes ``<!-- measured:KEY -->`` where a measured number belongs; the bui
 with the value that ``MEASURED[KEY]`` reads from a committed JSON file, so the page and the
 result it quotes cannot drift apart. An unknown key or a missing file stops the build.
 
-Listed under ``hooks:`` in ``mkdocs.yml``; ``tests/test_measured.py`` checks every key.
+Listed under ``hooks:`` in ``mkdocs.yml``; ``tests/docs/test_measured.py`` checks every key.
 """
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ times) gets the reading time in front of what it says; a page without one gets a
 line under its title; ``<!-- reading-time -->`` on a line of its own puts that line there
 instead.
 
-Listed under ``hooks:`` in ``mkdocs.yml``; ``tests/test_reading_time.py`` checks the counting.
+Listed under ``hooks:`` in ``mkdocs.yml``; ``tests/docs/test_reading_time.py`` checks the counting.
 """
 from __future__ import annotations
 

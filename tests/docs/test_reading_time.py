@@ -1,6 +1,6 @@
 """Each lesson and derivation page states its reading time, computed at build time from the page by
 the MkDocs hook docs/hooks/reading_time.py, never typed: the counting, where the time goes, and
-that the hook is configured. The built pages are checked by tests/test_docs_browser.py."""
+that the hook is configured. The built pages are checked by tests/docs/test_docs_browser.py."""
 from __future__ import annotations
 
 import importlib.util
