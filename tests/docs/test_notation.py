@@ -16,7 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 SCANNED = [
-    "paper.md", "glossary.md", "results.md", "performance.md",
+    "paper.md", "model.md", "glossary.md", "results.md", "performance.md",
     "lessons/03_crf.md", "lessons/04_adversarial.md", "lessons/05_multiscale.md", "lessons/06_evaluation.md",
     "derivations/mean_field.md", "derivations/crf_backward.md", "derivations/image_gradient.md",
     "derivations/adversarial.md", "derivations/_crf_example.md", "lessons/02_fcn.md",
