@@ -4,14 +4,14 @@ Run: ``python lessons/solutions/01_scalar_pow_exp.py`` (prints the largest error
 """
 from __future__ import annotations
 
-import importlib.util
 import math
 import sys
 from pathlib import Path
 
-spec = importlib.util.spec_from_file_location("lesson01", Path(__file__).resolve().parents[1] / "01_autodiff.py")
-lesson01 = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(lesson01)
+from tinyseg.utils import lesson_definitions
+
+# the lesson's functions and classes, without running the lesson
+lesson01 = lesson_definitions(Path(__file__).resolve().parents[1] / "01_autodiff.py")
 
 
 class Scalar(lesson01.Scalar):
