@@ -1,7 +1,8 @@
 """Shared helpers of the benchmark scripts: thread settings, the synthetic batch, machine facts.
 
-Import this module BEFORE numpy or torch when the thread count matters: `apply_thread_env`
-must run before the BLAS and OpenMP runtimes start, because they read their thread counts once.
+Thread counts reach a timing child through its environment (`child_env`), set before the child
+starts, because the BLAS and OpenMP runtimes read them once. The variant names and the thread
+variables are tinyseg's own lists (`tinyseg.config.CHOICES`, `tinyseg.backend.THREAD_SETTINGS`).
 """
 from __future__ import annotations
 
@@ -12,12 +13,12 @@ import subprocess
 import sys
 from typing import Any
 
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+from tinyseg.backend import THREAD_SETTINGS
+from tinyseg.config import CHOICES
+
 BLAS_CORE_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")  # set on some hosts for old OpenBLAS builds
 
-# The variants of Table 2 and the CRF graphs each is benchmarked with.
-VARIANTS = ("fcn", "adv_fcn", "fcn_crf", "adv_fcn_crf", "multi_fcn", "adv_multi_fcn", "multi_fcn_crf",
-            "adv_multi_fcn_crf")
+VARIANTS = CHOICES["variant"]  # the eight models of Table 2
 
 
 def has_crf(variant: str) -> bool:
@@ -47,7 +48,7 @@ def child_env(threads: int, native_blas: bool) -> dict[str, str]:
     """
     env = dict(os.environ)
     env.pop("TINYSEG_NUM_THREADS", None)
-    for k in THREAD_VARS:
+    for k in THREAD_SETTINGS:
         if threads == 0:
             env.pop(k, None)
         else:

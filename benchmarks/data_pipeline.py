@@ -43,15 +43,9 @@ def child() -> None:
 
 
 def machine() -> str:
-    model = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} logical cores, {platform.system()} {platform.release()}"
+    from _common import cpu_model  # noqa: PLC0415  (benchmarks/ is sys.path[0] when run as a script)
+
+    return f"{cpu_model()}, {os.cpu_count()} logical cores, {platform.system()} {platform.release()}"
 
 
 def versions() -> str:

@@ -14,7 +14,7 @@ eval-mode inference batch, in three modes:
   back from the device (syncs = 0, checked), so no value can change which operations run.
   ``--emulate-kernels`` runs them through the g++ emulator (slow; same counts).
 
-The counter itself is `tinyseg.cuda.testing.op_count`, which says what counts as one operation.
+The counter itself is `benchmarks/op_count.py`, which says what counts as one operation.
 
 What the proxy misses: CuPy calls that launch more than one kernel (``var``/``std``; boolean
 masks and ``nonzero`` scan and sync; ``take_along_axis``, ``repeat``, ``pad``, ``concatenate``
@@ -45,7 +45,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from _common import cases, make_batch  # noqa: E402
 
-from tinyseg.cuda.testing.op_count import MODES, count_case  # noqa: E402
+from op_count import MODES, count_case  # noqa: E402
 from tinyseg.models import VARIANTS  # noqa: E402
 
 TOP = 15

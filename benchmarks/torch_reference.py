@@ -39,8 +39,7 @@ FCN_CONFIGS: dict[str, tuple[int, int, int, int, int, int]] = {
     "fcn3": (16, 3, 13, 3, 415, 8),
     "fcn4": (37, 2, 12, 2, 355, 9),
 }
-VARIANTS = ("fcn", "adv_fcn", "fcn_crf", "adv_fcn_crf", "multi_fcn", "adv_multi_fcn", "multi_fcn_crf",
-            "adv_multi_fcn_crf")
+from _common import VARIANTS  # noqa: E402  (benchmarks/ is on sys.path: run as a script or from train_step)
 
 
 def _glorot(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, fan_out: int) -> np.ndarray:

@@ -367,7 +367,7 @@ shutil.rmtree(args.out / "run_crf_study", ignore_errors=True)
 budgets = (1,) if args.fast else (1, 3, 10)
 mine = studies.run_crf_study(protocols=("drawn",), seeds=1, epochs_grid=budgets,
                              out=args.out / "run_crf_study", fast=args.fast,
-                             learned=False)
+                             learned=False)  # no FCN-CRF: the default weights only
 # --8<-- [end:study]
 committed = studies.load_committed("crf")
 finding(8, "the CRF at inference (default weights) on FCNs trained for "

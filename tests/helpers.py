@@ -4,7 +4,10 @@
 """
 from __future__ import annotations
 
+import importlib.util
+import sys
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
@@ -78,3 +81,13 @@ NO_KERNEL = {  # cases of those ops where every fast path declines, and why (fas
     "mean_field_crf/dense_authors_self_message": "the authors' self message: the kernels pass real messages only",
     "mean_field_crf/grid4_authors_self_message": "the authors' self message: the kernels pass real messages only",
 }
+
+
+def load_benchmark(name: str):  # noqa: ANN201
+    """``benchmarks/<name>.py`` as a module (the benchmarks are scripts, not part of the package)."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -181,3 +181,15 @@ def test_folder_loader_counts_empty_masks_and_reports_missing_files(tmp_path, tm
     shutil.rmtree(root / "masks")
     with pytest.raises(FileNotFoundError, match="masks"):
         load_dataset(f"folder:{root}")
+
+
+def test_every_source_is_one_row_of_the_sources_table() -> None:
+    """The spec list, the option check and the --data help are read from `SOURCES`."""
+    from tinyseg.data.datasets import SOURCES, VALID_SPECS, data_help
+    from tinyseg.data.phantom import PRESETS
+
+    assert {s.partition(":")[0] for s in VALID_SPECS} == set(SOURCES)
+    assert {f"phantom:{p}" for p in PRESETS} <= set(VALID_SPECS)
+    help_text = data_help("phantom")
+    for name, source in SOURCES.items():
+        assert source.help and (name == "phantom" or source.spec in help_text)

@@ -120,3 +120,12 @@ def test_table2_in_two_worker_processes_equals_one_bit_for_bit(tmp_path: Path, t
         tables[jobs] = table
     assert tables["1"] == tables["2"]
     assert tables["1"]["rows"]["fcn"]["dice_pooled_seeds"][0] != tables["1"]["rows"]["fcn"]["dice_pooled_seeds"][1]
+
+
+def test_paper_table2_has_a_row_for_every_variant_and_no_other() -> None:
+    """A variant added to the models without its paper row would fail here, not at the end of a
+    whole `table2` run."""
+    from tinyseg.config import CHOICES
+    from tinyseg.models import VARIANTS
+
+    assert set(PAPER_TABLE2) == set(VARIANTS) == set(CHOICES["variant"])

@@ -38,7 +38,7 @@ def test_lesson_page_has_no_output_block_that_is_not_an_included_file(lesson: Pa
     page = (ROOT / "docs" / "lessons" / f"{lesson.stem}.md").read_text()
     for block in re.findall(r"^ *```text\n(.*?)^ *```", page, re.M | re.S):
         lines = [line.strip() for line in block.strip().splitlines()]
-        assert len(lines) == 1 and re.fullmatch(r'--8<-- "docs/outputs/[\w.]+\.txt"', lines[0]), (
+        assert len(lines) == 1 and re.fullmatch(r'--8<-- "docs/outputs/(solutions/)?[\w.]+\.txt"', lines[0]), (
             f"{lesson.stem}.md shows an output block typed by hand: {block[:200]!r}")
     typed = re.findall(r"^\[\d+\] ", page, re.M)
     assert not typed, f"{lesson.stem}.md shows numbered findings typed into the page"
@@ -62,3 +62,27 @@ def test_normalise_rewrites_the_run_folder_to_the_lessons_default() -> None:
     out = Path("/tmp/xyz123")
     text = mf.normalise(f"    saved {out}/01_mlp.png\n    saved {mf.ROOT}/docs/x.png\n", out, "01_autodiff")
     assert text == "    saved runs/lessons/01_autodiff/01_mlp.png\n    saved docs/x.png\n"
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=[p.stem for p in LESSONS])
+def test_every_finding_is_shown_beside_its_discussion_and_cut_from_the_current_output(lesson: Path) -> None:
+    """The per-finding file is the committed output cut by `findings_sections`, and the page
+    includes every finding of it (the full output stays below, collapsed)."""
+    tool = _make_figures()
+    output = (OUTPUTS / f"{lesson.stem}.txt").read_text()
+    cut = OUTPUTS / f"{lesson.stem}.findings.txt"
+    assert cut.read_text() == tool.findings_sections(output), "rerun: python tools/make_figures.py findings"
+    numbers = re.findall(r"^\[(\d+)\] ", output, re.M)
+    page = (ROOT / "docs" / "lessons" / f"{lesson.stem}.md").read_text()
+    shown = set(re.findall(rf'--8<-- "docs/outputs/{lesson.stem}\.findings\.txt:f(\d+)"', page))
+    missing = [n for n in numbers if n not in shown]
+    assert not missing, f"{lesson.stem}.md shows no include of finding(s) {missing} beside their discussion"
+    assert re.search(rf'^\?\?\? note .*\n\n +```text\n +--8<-- "docs/outputs/{lesson.stem}\.txt"', page, re.M), \
+        "the whole default output should stay on the page, collapsed (??? note)"
+
+
+def test_findings_sections_keep_continuation_lines_and_drop_other_output() -> None:
+    tool = _make_figures()
+    text = "progress line\n[1] first finding\n    continued\n[2] second\nsummary line\n    indented but after\n"
+    assert tool.findings_sections(text) == ("--8<-- [start:f1]\n[1] first finding\n    continued\n--8<-- [end:f1]\n"
+                                            "--8<-- [start:f2]\n[2] second\n--8<-- [end:f2]\n")

@@ -1,5 +1,6 @@
-"""Every registered op passes its float64 finite-difference check (run with `pytest --gradcheck`),
-every Op has a case, and the checker itself catches wrong gradients."""
+"""Every registered op passes its float64 finite-difference check: one small case per op in a plain
+`pytest`, every case (on NumPy and, with a GPU, CuPy) with `pytest --gradcheck`; every Op has a
+case, and the checker itself catches wrong gradients."""
 from __future__ import annotations
 
 import numpy as np
@@ -29,6 +30,29 @@ _load_all()
 @pytest.mark.parametrize("name", sorted(GRADCHECK_CASES))
 def test_registered_gradcheck_case(name: str, xp) -> None:  # noqa: ANN001
     run_case(GRADCHECK_CASES[name], xp=xp)
+
+
+def _quick_cases() -> dict[str, str]:
+    """One small case per op class: the case with the fewest input elements among those that
+    exercise it (ties by name), so that a plain `pytest` checks every op's backward."""
+    import numpy as np
+
+    size = {name: sum(np.size(a) for a in case.make_inputs(np.random.default_rng(0)))
+            for name, case in GRADCHECK_CASES.items()}
+    quick: dict[str, str] = {}
+    for name in sorted(GRADCHECK_CASES, key=lambda n: (size[n], n)):
+        for op in GRADCHECK_CASES[name].ops:
+            quick.setdefault(f"{op.__module__}.{op.__qualname__}", name)
+    return dict(sorted(quick.items()))
+
+
+QUICK = _quick_cases()
+
+
+@pytest.mark.parametrize("op", list(QUICK))
+def test_quick_gradcheck_of_every_op(op: str) -> None:
+    """Runs without --gradcheck: the float64 check of one small case per op, on NumPy."""
+    run_case(GRADCHECK_CASES[QUICK[op]])
 
 
 def test_every_op_has_gradcheck_case() -> None:

@@ -1,4 +1,4 @@
-"""The operation counter (tinyseg.cuda.testing.op_count, tabulated by benchmarks/launch_count.py):
+"""The operation counter (benchmarks/op_count.py, tabulated by benchmarks/launch_count.py):
 what counts as one launch, and what is free.
 """
 from __future__ import annotations
@@ -8,10 +8,11 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 
-from tinyseg.cuda.testing import op_count as lc
 from tinyseg.models import build_model
 
-from helpers import needs_gxx  # tests/ is on sys.path (rootdir conftest)
+from helpers import load_benchmark, needs_gxx  # tests/ is on sys.path (rootdir conftest)
+
+lc = load_benchmark("op_count")  # benchmarks/op_count.py: not part of the installed package
 
 
 def _batch(n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -69,8 +69,8 @@ def test_lesson_04_fast_shows_every_training_run_on_a_terminal(tmp_path: Path) -
 
 def test_a_terminal_without_a_size_still_gets_a_bar() -> None:
     # tqdm draws nothing on a 0 × 0 terminal (a bare pseudo-terminal, some containers).
-    script = ("from tinyseg.train import _Progress\n"
-              "p = _Progress('demo', 2, quiet=False)\n"
+    script = ("from tinyseg.progress import Progress\n"
+              "p = Progress('demo', 2, quiet=False)\n"
               "p.start(0)\n"
               "p.epoch({'train_loss': 0.5, 'val_dice': 0.75})\n"
               "p.close()\n")

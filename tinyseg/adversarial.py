@@ -27,6 +27,7 @@ from . import functions as F
 from ._hooks import dispatch
 from .autodiff import Tensor
 from .backend import get_array_module
+from .config import check_choice
 from .models import SegmentationModel
 
 
@@ -92,8 +93,7 @@ def l2_term(model: SegmentationModel, lam: float, scope: str = "crf") -> Tensor 
     """λ/2 ‖w‖² over the CRF weights (``scope="crf"``, the code) or all parameters (``"all"``) [ZX18 Eq. 8]."""
     if lam == 0:
         return None
-    if scope not in ("crf", "all"):
-        raise ValueError(f"unknown l2 scope {scope!r}: use 'crf' or 'all'.")
+    check_choice("l2_scope", scope)
     params = model.parameters() if scope == "all" else model.crf_parameters()
     return F.l2_penalty(params, lam) if params else None
 
@@ -116,8 +116,7 @@ def loss_and_backward(model: SegmentationModel, images: Any, labels: Any, advers
             arrays and skips the label-value check, so a GPU step never waits for the device;
             the caller must have validated the labels.
     """
-    if adv_kernel not in ("full", "frozen"):
-        raise ValueError(f"unknown adv_kernel {adv_kernel!r}: use 'full' or 'frozen'.")
+    check_choice("adv_kernel", adv_kernel)
     xp = get_array_module(images)
     x = Tensor(images, requires_grad=adversarial)  # the image gradient is needed only to build R
     # "frozen" (the authors' code): the CRF's kernels are constants built from the clean image, so

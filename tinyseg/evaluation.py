@@ -27,8 +27,7 @@ def score(pred: np.ndarray, target: np.ndarray) -> dict[str, Any]:
                            "dice_per_image_mean": float(np.mean(per_image)),
                            "dice_per_image_std": float(np.std(per_image)),
                            "pixel_accuracy": float(metrics.pixel_accuracy(pred, target)), "n_images": int(len(pred))}
-    if hasattr(metrics, "trimap_accuracy"):
-        out["trimap_accuracy"] = {str(w): float(a) for w, a in zip(range(1, 6), metrics.trimap_accuracy(pred, target))}
+    out["trimap_accuracy"] = {str(w): float(a) for w, a in zip(range(1, 6), metrics.trimap_accuracy(pred, target))}
     return out
 
 

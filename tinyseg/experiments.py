@@ -22,9 +22,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from . import metrics
 from .backend import THREAD_SETTINGS
 from .config import CHOICES, TrainConfig
-from .data import Dataset, Split
+from .data import Dataset, Split, load_dataset, otsu_baseline, prior_baseline_predict
 from .data.boxes import DRAWN_FACTOR
 from .errors import OptionError, UserError
 from .train import fit
@@ -83,8 +84,6 @@ def run_table2(data: str = "phantom", seeds: int = 3, epochs: int = 100, variant
             settings are left as they are.
         overrides: further `TrainConfig` fields (e.g. crf_graph="grid4").
     """
-    from .data import load_dataset
-
     variants = list(CHOICES["variant"]) if not variants else list(variants)
     if seeds < 1:
         raise OptionError(f"--seeds must be at least 1, got {seeds}.")
@@ -179,9 +178,6 @@ def _load_preds(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def aggregate(out: Path, variants: Sequence[str], seeds: int, dataset: Any, data: str) -> dict[str, Any]:
     """Collect the finished runs of `out/runs` into the table's rows, baselines and tests."""
-    from . import metrics
-    from .data import otsu_baseline, prior_baseline_predict
-
     target = np.asarray(dataset.test.labels)
     rows: dict[str, Any] = {}
     preds: dict[str, list[np.ndarray]] = {}

@@ -8,7 +8,7 @@ puts pre-activations near ±24, so tanh and softmax saturate and their gradients
 tinyseg uses Glorot-uniform initialisation, the standard choice for tanh networks:
 U(−a, a) with a = √(6 / (fan_in + fan_out)), which keeps activations of unit order.
 
-See: lessons/02_fcn.py, tests/test_nn.py.
+See: lessons/02_fcn.py, tests/test_models.py, tests/test_crf_fused.py.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import numpy as np
 from . import functions as F
 from .autodiff import Parameter, Tensor
 from .backend import as_numpy, get_array_module, to_device
+from .config import check_choice
 
 __all__ = ["Conv2d", "ConvTranspose2d", "MaxPool2d", "MeanFieldCRF", "Module", "ModuleList", "Parameter",
            "PositionPrior", "Tanh", "glorot_uniform"]
@@ -242,8 +243,7 @@ class MeanFieldCRF(Module):
                  dtype: Any = np.float32) -> None:
         from .functions.crf import crf_default_weights
 
-        if graph not in ("dense", "grid4"):
-            raise ValueError(f"unknown CRF graph {graph!r}: use 'dense' or 'grid4'.")
+        check_choice("crf_graph", graph)
         self.graph, self.n_iter, self.n_iter_eval = graph, int(n_iter), int(n_iter_eval)
         self.include_self, self.unary_domain = include_self, unary_domain
         self.authors_self_message = authors_self_message

@@ -7,7 +7,9 @@ byte-identical files and the committed figures do not churn. For every lesson th
 1. the default run with ``--out docs/figures``: its figures go to the site, its printed output
    (stdout: the numbered findings) to ``docs/outputs/NN_topic.txt``;
 2. the ``--fast`` run with a temporary ``--out``, so that its figures never overwrite the
-   default ones: its output goes to ``docs/outputs/NN_topic.fast.txt``.
+   default ones: its output goes to ``docs/outputs/NN_topic.fast.txt``;
+3. the default run's findings, one snippet section each, to ``docs/outputs/NN_topic.findings.txt``
+   (`findings_sections`), which the lesson pages include beside the text that discusses them.
 
 Paths in the outputs are rewritten to the lesson's default output folder
 (``runs/lessons/NN_topic/``), so a page shows what a reader sees when running the lesson.
@@ -24,6 +26,7 @@ Usage:
     python tools/make_figures.py diagrams        # only the diagrams
     python tools/make_figures.py 01 03           # only lessons 01 and 03
     python tools/make_figures.py --times         # also rewrite the wall-time table
+    python tools/make_figures.py findings        # only re-cut docs/outputs/NN_topic.findings.txt
     python tools/make_figures.py --device gpu    # forwarded to each lesson
 """
 from __future__ import annotations
@@ -88,6 +91,37 @@ def _run(lesson: Path, out: Path, extra: list[str], env: dict[str, str]) -> tupl
     return wrap(normalise(result.stdout, out, lesson.stem)), seconds
 
 
+FINDING = re.compile(r"\[(\d+)\] ")
+
+
+def findings_sections(text: str) -> str:
+    """The printed output cut into one snippet section per numbered finding (``f1``, ``f2``, …).
+
+    A finding is a line starting ``[N] `` and the indented lines that continue it (`wrap`'s
+    continuation); pages include one with ``--8<-- "docs/outputs/NN_topic.findings.txt:fN"``
+    beside the text that discusses it. Lines outside findings (progress, headers) are left out.
+    """
+    sections: list[tuple[str, list[str]]] = []
+    for line in text.splitlines():
+        m = FINDING.match(line)
+        if m:
+            sections.append((m.group(1), [line]))
+        elif sections and line.startswith(" ") and line.strip():
+            sections[-1][1].append(line)
+        elif sections and sections[-1][0] != "":
+            sections.append(("", []))  # the finding ended; what follows is not part of it
+    out = []
+    for number, lines in sections:
+        if number:
+            out += [f"--8<-- [start:f{number}]", *lines, f"--8<-- [end:f{number}]"]
+    return "\n".join(out) + "\n"
+
+
+def write_findings(stem: str) -> None:
+    """``docs/outputs/<stem>.findings.txt`` from ``docs/outputs/<stem>.txt`` (no lesson run)."""
+    _write(OUTPUTS / f"{stem}.findings.txt", findings_sections((OUTPUTS / f"{stem}.txt").read_text()))
+
+
 def _write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
@@ -96,14 +130,10 @@ def _write(path: Path, text: str) -> None:
 
 def machine() -> str:
     """One line naming the machine the times were measured on."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from _common import cpu_model  # noqa: PLC0415  (the benchmarks' one description of the CPU)
+
+    cpu = cpu_model()
     threads = os.environ.get("OMP_NUM_THREADS") or os.environ.get("OPENBLAS_NUM_THREADS") or "default"
     return f"{cpu}, {os.cpu_count()} cores, BLAS threads: {threads}, Python {platform.python_version()}"
 
@@ -152,11 +182,16 @@ def write_readme_times(times: dict[str, dict[str, float]], where: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("only", nargs="*", help="lesson numbers to run, e.g. 01 03, or 'diagrams' (default: all)")
+    parser.add_argument("only", nargs="*", help="lesson numbers to run, e.g. 01 03, 'diagrams', or 'findings' "
+                                                   "(default: all)")
     parser.add_argument("--device", default=None, help="passed on to every lesson (cpu|gpu|auto)")
     parser.add_argument("--times", action="store_true", help="write the wall-time table docs/outputs/times.md")
     args = parser.parse_args(argv)
 
+    if args.only == ["findings"]:  # re-cut the committed outputs, run nothing
+        for path in sorted(LESSONS.glob("[0-9][0-9]_*.py")):
+            write_findings(path.stem)
+        return 0
     FIGURES.mkdir(parents=True, exist_ok=True)
     if not args.only or "diagrams" in args.only:
         before = _digests("diagram")
@@ -195,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
             before = _digests(prefix)
             text, seconds = _run(lesson, FIGURES, extra, env)
             _write(OUTPUTS / f"{lesson.stem}.txt", text)
+            write_findings(lesson.stem)
             after = _digests(prefix)
             if not after:
                 print(f"{lesson.name} wrote no {prefix}_*.png into {FIGURES}", file=sys.stderr)

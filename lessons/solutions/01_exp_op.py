@@ -1,4 +1,5 @@
-"""Lesson 01, exercise 3: an `ExpOp` whose backward uses only its saved output, gradient-checked.
+"""Lesson 01, exercise 3: an `ExpOp` whose backward uses only its saved output,
+gradient-checked.
 
 Run: ``python lessons/solutions/01_exp_op.py`` (raises if the gradient check fails).
 """

@@ -1,6 +1,8 @@
-"""Lesson 01, exercise 1: `__pow__` and `exp` for the toy `Scalar`, checked by central differences.
+"""Lesson 01, exercise 1: `__pow__` and `exp` for the toy `Scalar`, checked by
+central differences.
 
-Run: ``python lessons/solutions/01_scalar_pow_exp.py`` (prints the largest error; exits 1 if it is not small).
+Run: ``python lessons/solutions/01_scalar_pow_exp.py`` (prints the largest error;
+exits 1 if it is not small).
 """
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ from pathlib import Path
 from tinyseg.utils import lesson_definitions
 
 # the lesson's functions and classes, without running the lesson
-lesson01 = lesson_definitions(Path(__file__).resolve().parents[1] / "01_autodiff.py")
+lesson01 = lesson_definitions(
+    Path(__file__).resolve().parents[1] / "01_autodiff.py")
 
 
 class Scalar(lesson01.Scalar):
@@ -27,7 +30,8 @@ class Scalar(lesson01.Scalar):
         return Scalar(self.value + other.value, (self, other), (1.0, 1.0))
 
     def __mul__(self, other: "Scalar") -> "Scalar":
-        return Scalar(self.value * other.value, (self, other), (other.value, self.value))
+        return Scalar(self.value * other.value, (self, other),
+                      (other.value, self.value))
 
 
 def g(a: float) -> float:
@@ -41,7 +45,8 @@ def main() -> int:
     y.backward()
     numeric = (g(a0 + h) - g(a0 - h)) / (2 * h)
     err = abs(a.grad - numeric)
-    print(f"d/da [exp(a³)·a] at a = {a0}: autodiff {a.grad:.10f}, central difference {numeric:.10f}, |Δ| = {err:.1e}")
+    print(f"d/da [exp(a³)·a] at a = {a0}: autodiff {a.grad:.10f}, "
+          f"central difference {numeric:.10f}, |Δ| = {err:.1e}")
     return 0 if err < 1e-8 else 1
 
 

@@ -6,13 +6,14 @@ import json
 import re
 
 from ..config import CHOICES
+from ..data.datasets import data_help
 
 HELP = "evaluate a trained run on its (or another) dataset's test split"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="run directory written by `tinyseg train`")
-    p.add_argument("--data", default=None, help="data spec to evaluate on (default: the run's own)")
+    p.add_argument("--data", default=None, help=data_help(None) + " (default: the run's own)")
     p.add_argument("--data-seed", type=int, default=None)
     p.add_argument("--boxes", choices=CHOICES["boxes"], default=None,
                    help="ROI boxes to evaluate on, tight or drawn (default: the run's own, from its config.json)")

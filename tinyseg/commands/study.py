@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from ..config import CHOICES
+from ..data.datasets import data_help
 
 HELP = "run a study of what one component buys: crf, adversarial or multiscale"
 STUDIES = ("crf", "adversarial", "multiscale")
@@ -15,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="crf: the CRF at inference on FCNs of growing quality, tight and drawn boxes; "
                         "adversarial: Dice under attack against the training ε, and with fewer training masses; "
                         "multiscale: multi_fcn against fcn per mass-size third, drawn boxes")
-    p.add_argument("--data", default="phantom", help="data spec (default phantom)")
+    p.add_argument("--data", default="phantom", help=data_help("phantom"))
     p.add_argument("--boxes", nargs="+", choices=CHOICES["boxes"], default=None,
                    help="box protocol(s) (default: tight drawn for crf, tight for adversarial, drawn for multiscale)")
     p.add_argument("--seeds", type=int, default=3, help="seeds per model (default 3)")

@@ -5,13 +5,14 @@ import argparse
 from pathlib import Path
 
 from ..config import CHOICES
+from ..data.datasets import data_help
 from . import BOXES_HELP
 
 HELP = "reproduce Table 2: train every variant for every seed, write table2.md / table2.json"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", default="phantom", help="data spec (default phantom)")
+    p.add_argument("--data", default="phantom", help=data_help("phantom"))
     p.add_argument("--seeds", type=int, default=3, help="seeds per variant (default 3)")
     p.add_argument("--epochs", type=int, default=100, help="epoch budget per run (default 100)")
     p.add_argument("--variants", nargs="+", default=None, metavar="V", help=f"subset of: {' '.join(CHOICES['variant'])}")

@@ -5,6 +5,7 @@ import argparse
 from dataclasses import fields
 
 from ..config import CHOICES, TrainConfig
+from ..data.datasets import data_help
 from . import BOXES_HELP
 from ..errors import OptionError
 from ..train import fit
@@ -15,8 +16,7 @@ HELP = "train a model variant on a dataset and write a run directory"
 def add_arguments(p: argparse.ArgumentParser) -> None:
     d = TrainConfig()
     p.add_argument("--variant", default=d.variant, help=f"one of: {', '.join(CHOICES['variant'])} (default {d.variant})")
-    p.add_argument("--data", default=d.data, help="phantom, phantom:ddsm_bcrp, inbreast:PATH, cbis:PATH, folder:PATH, "
-                                                  "npz:PATH (default phantom)")
+    p.add_argument("--data", default=d.data, help=data_help(d.data))
     p.add_argument("--out", required=True, help="run directory to create")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--lr", type=float, default=d.lr)

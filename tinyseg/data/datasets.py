@@ -18,6 +18,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -32,12 +33,61 @@ from .inbreast import load_inbreast
 from .phantom import GENERATOR_VERSION, PRESETS
 
 CACHE_FORMAT = 1  # bump when the cached arrays or the pipeline change
-VALID_SPECS = ("phantom", "phantom:inbreast", "phantom:ddsm_bcrp", "inbreast:PATH", "cbis:PATH", "folder:PATH",
-               "npz:PATH")
 PIPELINE_DEFAULTS = {"boxes": "tight", "crop_scale": 1.0, "label_resize": "bicubic", "clahe_hist_range": "data",
                      "gt_dilate_px": 0}
-SOURCE_OPTIONS = {"phantom": {"difficulty", "preset_overrides"}, "inbreast": {"split_order", "n_train",
-                  "mirror_right", "raster"}, "cbis": {"mirror_right"}, "folder": {"roi"}, "npz": set()}
+
+
+@dataclass(frozen=True)
+class Source:
+    """One data source of `load_dataset`: a row of `SOURCES`.
+
+    `build(arg, data_seed, options, pipeline, warn)` returns the samples and the data kind
+    ("inbreast" or "ddsm"); `arg` is the preset (synthetic data) or the resolved path; `options`
+    are the source's own options (a subset of `options`), `pipeline` the `PIPELINE_DEFAULTS` keys.
+    """
+    build: Callable[..., tuple[list, str]]
+    options: frozenset
+    spec: str  # how the spec is written, e.g. "inbreast:PATH"
+    help: str  # one line for the documentation and the command line
+
+
+def _phantom(arg: str, data_seed: int, options: dict, pipeline: dict, warn: WarningCounter) -> tuple[list, str]:
+    return phantom_samples(arg, data_seed, warn=warn, **options, **pipeline), PRESETS[arg].kind
+
+
+def _npz(arg: str, data_seed: int, options: dict, pipeline: dict, warn: WarningCounter) -> tuple[list, str]:
+    return npz_samples(arg, warn, box_seed=data_seed, **pipeline)
+
+
+def _reader(load: Callable[..., list], kind: str) -> Callable[..., tuple[list, str]]:
+    """A `Source.build` for a reader of real data (`load(path, warn=, box_seed=, ...)`)."""
+    def build(arg: str, data_seed: int, options: dict, pipeline: dict, warn: WarningCounter) -> tuple[list, str]:
+        return load(arg, warn=warn, box_seed=data_seed, **options, **pipeline), kind
+    return build
+
+
+# Adding a source is one row here and one loader: the spec parser, the cache key, `load_dataset`'s
+# option check and the --data help of every command are read from this table.
+SOURCES: dict[str, Source] = {
+    "phantom": Source(_phantom, frozenset({"difficulty", "preset_overrides"}), "phantom[:PRESET]",
+                      "synthetic mammogram ROIs, embedded (presets: inbreast, the default, and ddsm_bcrp)"),
+    "inbreast": Source(_reader(load_inbreast, "inbreast"), frozenset({"split_order", "n_train", "mirror_right",
+                       "raster"}), "inbreast:PATH", "an INbreast folder (DICOM images and XML mass outlines)"),
+    "cbis": Source(_reader(load_cbis, "ddsm"), frozenset({"mirror_right"}), "cbis:PATH",
+                   "a CBIS-DDSM folder (DICOM images, ROI masks and the description CSVs)"),
+    "folder": Source(_reader(load_folder, "inbreast"), frozenset({"roi"}), "folder:PATH",
+                     "a folder of images and masks (PNG, TIFF or DICOM)"),
+    "npz": Source(_npz, frozenset(), "npz:PATH", "a .npz file of canvases and masks"),
+}
+VALID_SPECS = ("phantom", *(f"phantom:{preset}" for preset in PRESETS),
+               *(source.spec for name, source in SOURCES.items() if name != "phantom"))
+
+
+def data_help(default: str | None = "phantom") -> str:
+    """The --data help of every command, from `SOURCES`."""
+    specs = ", ".join(("phantom", *(f"phantom:{p}" for p in PRESETS if p != "inbreast"),
+                       *(src.spec for name, src in SOURCES.items() if name != "phantom")))
+    return f"data spec: {specs}" + (f" (default {default})" if default else "") + "; see docs/data.md"
 
 
 @dataclass
@@ -87,7 +137,7 @@ def parse_spec(spec: str) -> tuple[str, str]:
         if arg not in PRESETS:
             raise UserError(f"unknown phantom preset {arg!r} in {spec!r}; valid specs: {', '.join(VALID_SPECS)}")
         return source, arg
-    if source not in SOURCE_OPTIONS:
+    if source not in SOURCES:
         raise UserError(f"unknown data spec {spec!r}; valid specs: {', '.join(VALID_SPECS)}")
     if not arg:
         raise UserError(f"data spec {spec!r} needs a path, e.g. {source}:/data/{source}")
@@ -106,15 +156,7 @@ def _signature(path: str) -> list:
 def _build(source: str, arg: str, data_seed: int, opts: dict, warn: WarningCounter) -> tuple[list, str]:
     pipeline = {k: opts[k] for k in PIPELINE_DEFAULTS}
     extra = {k: v for k, v in opts.items() if k not in PIPELINE_DEFAULTS}
-    if source == "phantom":
-        return phantom_samples(arg, data_seed, warn=warn, **extra, **pipeline), PRESETS[arg].kind
-    if source == "npz":
-        return npz_samples(arg, warn, box_seed=data_seed, **pipeline)
-    if source == "inbreast":
-        return load_inbreast(arg, warn=warn, box_seed=data_seed, **extra, **pipeline), "inbreast"
-    if source == "cbis":
-        return load_cbis(arg, warn=warn, box_seed=data_seed, **extra, **pipeline), "ddsm"
-    return load_folder(arg, warn=warn, box_seed=data_seed, **extra, **pipeline), "inbreast"
+    return SOURCES[source].build(arg, data_seed, extra, pipeline, warn)
 
 
 def _check_drawn(source: str, arg: str, opts: dict) -> None:
@@ -189,10 +231,10 @@ def load_dataset(spec: str = "phantom", data_seed: int = 0, val_frac: float = 0.
         FileNotFoundError: missing path.
     """
     source, arg = parse_spec(spec)
-    unknown = set(options) - set(PIPELINE_DEFAULTS) - SOURCE_OPTIONS[source]
+    unknown = set(options) - set(PIPELINE_DEFAULTS) - SOURCES[source].options
     if unknown:
         raise UserError(f"unknown option(s) {sorted(unknown)} for {source!r} data; valid: "
-                         f"{sorted(set(PIPELINE_DEFAULTS) | SOURCE_OPTIONS[source])}")
+                         f"{sorted(set(PIPELINE_DEFAULTS) | SOURCES[source].options)}")
     for name, value in options.items():
         if name in CHOICES:  # string options are checked here, before anything is built or cached
             check_choice(name, value)

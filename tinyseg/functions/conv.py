@@ -10,7 +10,8 @@ See: lessons/02_fcn.py, tests/test_conv.py.
 """
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
+from typing import Any, Callable
 
 import numpy as np
 
@@ -214,25 +215,34 @@ def conv_transpose2d(x: Any, W: Any, b: Any = None, stride: IntPair = 1, pad: In
 
 
 # ---------------------------------------------------------------- gradient-check cases
-_n = np.random.Generator.standard_normal
-for _name, _x, _W, _s, _p in [
-        ("valid_5x5", (2, 1, 8, 8), (3, 1, 5, 5), 1, 0),
-        ("stride2_pad1_odd", (2, 2, 7, 5), (3, 2, 3, 3), 2, 1),
-        ("rect_kernel_stride_pair", (1, 3, 6, 7), (2, 3, 2, 3), (1, 2), (1, 0)),
-        ("kernel_covers_input_1x1_output", (3, 4, 3, 3), (5, 4, 3, 3), 1, 0),
-        ("stride2_last_rows_unused", (2, 2, 4, 5), (3, 2, 3, 3), 2, 0),  # 1×2 output; row 3 is in no window
-        ("flat_1x1_output_cropped", (2, 2, 4, 5), (3, 2, 3, 4), 2, 0)]:  # the flat path reads x[:, :, :3, :4]
-    register_gradcheck(f"conv2d/{_name}", lambda x, W, b, s=_s, p=_p: conv2d(x, W, b, stride=s, pad=p),
-                       lambda r, xs=_x, ws=_W: [_n(r, xs), _n(r, ws), _n(r, (ws[0],))], [Conv2dOp])
-register_gradcheck("conv2d/no_bias_general_path",
-                   lambda x, W: Conv2dOp(1, 0, flat=False)(x, W), lambda r: [_n(r, (2, 3, 3, 3)), _n(r, (2, 3, 3, 3))],
-                   [Conv2dOp])
-for _name, _x, _W, _s, _p in [
-        ("stride1", (2, 2, 3, 4), (2, 3, 3, 3), 1, 0),
-        ("stride2_pad1_odd", (2, 3, 3, 5), (3, 2, 3, 3), 2, 1),
-        ("stride_pair_rect", (1, 2, 3, 2), (2, 2, 2, 3), (2, 1), (0, 1)),
-        ("1x1_input_big_kernel", (3, 4, 1, 1), (4, 2, 6, 5), 1, 0)]:
-    register_gradcheck(f"conv_transpose2d/{_name}", lambda x, W, b, s=_s, p=_p: conv_transpose2d(x, W, b, stride=s, pad=p),
-                       lambda r, xs=_x, ws=_W: [_n(r, xs), _n(r, ws), _n(r, (ws[1],))], [ConvTranspose2dOp])
+def _normals(*shapes: tuple[int, ...]) -> Callable[[np.random.Generator], list[np.ndarray]]:
+    """Inputs of the given shapes, standard normal."""
+    return lambda rng: [rng.standard_normal(shape) for shape in shapes]
+
+
+def _conv2d_case(name: str, x: tuple, W: tuple, stride: IntPair, pad: IntPair) -> None:
+    register_gradcheck(f"conv2d/{name}", partial(conv2d, stride=stride, pad=pad),
+                       _normals(x, W, (W[0],)), [Conv2dOp])
+
+
+def _conv_transpose2d_case(name: str, x: tuple, W: tuple, stride: IntPair, pad: IntPair) -> None:
+    register_gradcheck(f"conv_transpose2d/{name}", partial(conv_transpose2d, stride=stride, pad=pad),
+                       _normals(x, W, (W[1],)), [ConvTranspose2dOp])
+
+
+#            name                               x              W             stride  pad
+_conv2d_case("valid_5x5",                      (2, 1, 8, 8), (3, 1, 5, 5), 1,      0)
+_conv2d_case("stride2_pad1_odd",               (2, 2, 7, 5), (3, 2, 3, 3), 2,      1)
+_conv2d_case("rect_kernel_stride_pair",        (1, 3, 6, 7), (2, 3, 2, 3), (1, 2), (1, 0))
+_conv2d_case("kernel_covers_input_1x1_output", (3, 4, 3, 3), (5, 4, 3, 3), 1,      0)
+_conv2d_case("stride2_last_rows_unused",       (2, 2, 4, 5), (3, 2, 3, 3), 2,      0)  # 1×2 output; row 3 in no window
+_conv2d_case("flat_1x1_output_cropped",        (2, 2, 4, 5), (3, 2, 3, 4), 2,      0)  # the flat path reads x[:, :, :3, :4]
+_conv_transpose2d_case("stride1",              (2, 2, 3, 4), (2, 3, 3, 3), 1,      0)
+_conv_transpose2d_case("stride2_pad1_odd",     (2, 3, 3, 5), (3, 2, 3, 3), 2,      1)
+_conv_transpose2d_case("stride_pair_rect",     (1, 2, 3, 2), (2, 2, 2, 3), (2, 1), (0, 1))
+_conv_transpose2d_case("1x1_input_big_kernel", (3, 4, 1, 1), (4, 2, 6, 5), 1,      0)
+# the general (im2col) paths where the flat path would be taken, without a bias
+register_gradcheck("conv2d/no_bias_general_path", lambda x, W: Conv2dOp(1, 0, flat=False)(x, W),
+                   _normals((2, 3, 3, 3), (2, 3, 3, 3)), [Conv2dOp])
 register_gradcheck("conv_transpose2d/1x1_input_general_path", lambda x, W: ConvTranspose2dOp(1, 0, flat=False)(x, W),
-                   lambda r: [_n(r, (2, 3, 1, 1)), _n(r, (3, 2, 4, 4))], [ConvTranspose2dOp])
+                   _normals((2, 3, 1, 1), (3, 2, 4, 4)), [ConvTranspose2dOp])

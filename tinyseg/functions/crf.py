@@ -19,6 +19,7 @@ See: lessons/03_crf.py, tests/test_crf.py.
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -227,16 +228,16 @@ def _crf_inputs(w_shape: tuple[int, ...], H: int = 4, W: int = 5):
     return make
 
 
-_CASES = {  # name: (weights shape, keyword arguments)
-    "dense": ((2,), {}),
-    "dense_per_label_include_self": ((2, 2), {"include_self": True}),
-    "dense_prob_domain": ((2,), {"unary_domain": "prob"}),
-    "dense_authors_self_message": ((2, 2), {"authors_self_message": True}),
-    "grid4": ((2,), {"graph": "grid4"}),
-    "grid4_per_label_prob": ((2, 2), {"graph": "grid4", "unary_domain": "prob"}),
-    "grid4_authors_self_message": ((2, 2), {"graph": "grid4", "authors_self_message": True}),
-}
-for _name, (_ws, _kw) in _CASES.items():
-    register_gradcheck(f"mean_field_crf/{_name}",
-                       lambda u, i, w, _kw=_kw: mean_field_crf(u, i, w, n_iter=3, **_kw),
-                       _crf_inputs(_ws), [MeanFieldCRFOp])
+def _crf_case(name: str, w_shape: tuple[int, ...], **options: Any) -> None:
+    register_gradcheck(f"mean_field_crf/{name}", partial(mean_field_crf, n_iter=3, **options),
+                       _crf_inputs(w_shape), [MeanFieldCRFOp])
+
+
+#         name                            w      options
+_crf_case("dense",                        (2,))
+_crf_case("dense_per_label_include_self", (2, 2), include_self=True)
+_crf_case("dense_prob_domain",            (2,),   unary_domain="prob")
+_crf_case("dense_authors_self_message",   (2, 2), authors_self_message=True)
+_crf_case("grid4",                        (2,),   graph="grid4")
+_crf_case("grid4_per_label_prob",         (2, 2), graph="grid4", unary_domain="prob")
+_crf_case("grid4_authors_self_message",   (2, 2), graph="grid4", authors_self_message=True)

@@ -78,12 +78,12 @@ def mean_field_crf_composite(unary: Any, image: Any, weights: Any, n_iter: int =
     ks = _dense_kernels(image, graph, include_self)
     Z, Q = U, _softmax_last(U)
     for _ in range(n_iter):
-        B = None  # (no Python scalars: Op.__call__ would make them NumPy arrays next to CuPy ones)
+        B = 0  # Σ_m: Op.__call__ puts a Python scalar on the device of the arrays beside it
         for m, K in enumerate(ks):
             msg = A.mul(Q, A.matmul(K, xp.ones((N, H * W, 1), unary.dtype))) if authors_self_message \
                 else A.matmul(K, Q)  # (N, P, 2)
             term = A.mul(msg, A.getitem(weights, m))  # w_m scalar, or (2,) over labels
-            B = term if B is None else A.add(B, term)
+            B = A.add(B, term)
         if compatibility == "potts":
             Z = A.sub(U, A.matmul(B, xp.ones((2, 2), unary.dtype) - xp.eye(2, dtype=unary.dtype)))  # μ symmetric
         else:

@@ -6,8 +6,10 @@ benchmarks use it:
 * `emulated`: inside the block, kernels also run on NumPy arrays, through `emulate` — g++
   compiles the same ``.cu`` source and runs it with one thread per CUDA thread — so the tests
   compare every fast path with the plain path on the CPU;
-* `nvrtc`: compiles a source for a GPU architecture with NVIDIA's NVRTC, without a GPU;
-* `op_count`: counts the array operations of a training step, a CPU proxy for GPU launches.
+* `nvrtc`: compiles a source for a GPU architecture with NVIDIA's NVRTC, without a GPU.
+
+The operation counter that the launch-count benchmark uses lives beside it, in
+``benchmarks/op_count.py``.
 
 See: tests/test_fused_layers.py, tests/test_cuda_emulate.py, tests/test_launch_count.py.
 """

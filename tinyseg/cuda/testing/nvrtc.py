@@ -9,7 +9,7 @@ The library is looked up in this order:
 
 1. ``$TINYSEG_NVRTC``: a path to ``libnvrtc.so*`` (used alone when set);
 2. the pip wheel ``nvidia-cuda-nvrtc-cu12`` (``nvidia/cuda_nvrtc/lib`` on ``sys.path``), which
-   ``pip install -e ".[dev]"`` installs;
+   ``pip install -e ".[cuda-check]"`` installs;
 3. the system's ``libnvrtc`` (``ctypes.util.find_library``).
 
 See: tests/test_cuda_emulate.py.

@@ -31,9 +31,9 @@ import numpy as np
 
 import tinyseg
 import tinyseg.cuda
-from ..kernels import Kernel, launches
-from ..registry import fused
-from . import emulated
+from tinyseg.cuda.kernels import Kernel, launches
+from tinyseg.cuda.registry import fused
+from tinyseg.cuda.testing import emulated
 
 PKG, CUDA_PKG = Path(tinyseg.__file__).parent, Path(tinyseg.cuda.__file__).parent
 # NumPy functions that launch nothing on CuPy: views, shape queries, allocations. A view function
