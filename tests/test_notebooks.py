@@ -15,6 +15,7 @@ import importlib.util
 import io
 import os
 import re
+import sys
 from contextlib import redirect_stdout
 from pathlib import Path
 
@@ -48,9 +49,15 @@ def _notebook(lesson: Path, out: Path):  # noqa: ANN202
     return nb
 
 
+@pytest.fixture(scope="module")
+def data_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One data cache for the six notebooks: each builds the same datasets."""
+    return tmp_path_factory.mktemp("cache")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("lesson", LESSONS, ids=[p.stem for p in LESSONS])
-def test_lesson_runs_as_a_notebook_with_figures_and_findings_inline(lesson: Path, tmp_path: Path,
+def test_lesson_runs_as_a_notebook_with_figures_and_findings_inline(lesson: Path, tmp_path: Path, data_cache: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     for module in ("jupytext", "nbclient", "ipykernel"):
         if importlib.util.find_spec(module) is None:
@@ -62,7 +69,7 @@ def test_lesson_runs_as_a_notebook_with_figures_and_findings_inline(lesson: Path
     out = tmp_path / "out"
     nb = _notebook(lesson, out)
     # The kernel inherits this environment: a private data cache, and this checkout's tinyseg.
-    monkeypatch.setenv("TINYSEG_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TINYSEG_CACHE", str(data_cache))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     client = NotebookClient(nb, timeout=300, kernel_name="python3",
                             resources={"metadata": {"path": str(ROOT / "lessons")}})
@@ -126,3 +133,15 @@ def test_saving_a_lesson_from_jupyter_keeps_it_as_it_is(lesson: Path) -> None:
     written = jupytext.writes(nb, fmt="py:percent")
     assert written == "# %%\n" + lesson.read_text(encoding="utf-8"), (
         f"{lesson.name} is not in Jupytext's own percent layout: saving it from a notebook would rewrite it")
+
+
+def test_lesson_args_takes_the_parameters_cell_unless_the_command_line_runs_the_lesson(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    namespace = {"__name__": "__main__"}  # a notebook's namespace, or a script's
+    monkeypatch.setattr(sys, "argv", ["ipykernel_launcher.py", "-f", "kernel.json"])  # a kernel's argv
+    exec(f"from tinyseg.utils import lesson_args\n"  # noqa: S102
+         f"args = lesson_args('01_autodiff', fast=True, out={str(tmp_path / 'cell')!r})", namespace)
+    assert namespace["args"].fast and namespace["args"].out == tmp_path / "cell"
+    monkeypatch.setattr(sys, "argv", ["lessons/01_autodiff.py", "--out", str(tmp_path / "flag")])
+    exec("args = lesson_args('01_autodiff', fast=False, out='ignored')", namespace)  # noqa: S102
+    assert not namespace["args"].fast and namespace["args"].out == tmp_path / "flag"

@@ -31,16 +31,17 @@ def lesson_args(name: str, description: str | None = None, argv: Sequence[str] |
                 fast: bool = False, device: str = "cpu", out: str | Path | None = None) -> argparse.Namespace:
     """The flags every lesson takes: ``--fast``, ``--device cpu|gpu|auto``, ``--out DIR``.
 
-    As a script (``python lessons/NN_topic.py --fast``) they come from the command line, and
-    matplotlib draws with Agg (files only, no window). In a notebook (an IPython kernel) no
+    Run as a script (``python lessons/NN_topic.py --fast``, or ``%run`` in IPython) they come
+    from the command line, whose defaults are the keyword arguments; otherwise (a notebook) no
     command line is read: they are the keyword arguments, the values of the lesson's
-    ``parameters`` cell, and figures may show inline (`show_figure`).
+    ``parameters`` cell. Outside a notebook matplotlib draws with Agg (files only, no window);
+    in a notebook figures show inline (`show_figure`).
 
     Args:
         name: the lesson's file stem, e.g. ``"01_autodiff"``; the default output folder is
             ``runs/lessons/<name>/``.
         description: the ``--help`` text (a lesson passes its module docstring).
-        argv: the arguments to parse (default: the command line; none in a notebook).
+        argv: the arguments to parse (default: the command line when it runs this lesson).
         fast: default of ``--fast``: the same code paths on a tiny budget.
         device: default of ``--device``.
         out: default of ``--out``; None is ``runs/lessons/<name>/``.
@@ -65,8 +66,8 @@ def lesson_args(name: str, description: str | None = None, argv: Sequence[str] |
     p.add_argument("--device", default=device, help="cpu, gpu or auto (default cpu)")
     p.add_argument("--out", type=Path, default=Path("runs") / "lessons" / name if out is None else Path(out),
                    help="folder for figures and runs")
-    if argv is None and in_notebook():
-        argv = []  # the kernel's own command line is not the lesson's
+    if argv is None and Path(sys.argv[0]).name != f"{name}.py":
+        argv = []  # not `python lessons/<name>.py ...` (or `%run`): a notebook kernel's argv is its own
     args = p.parse_args(argv)
     if not in_notebook():
         import matplotlib
