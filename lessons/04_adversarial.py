@@ -118,8 +118,6 @@ finding(1, f"R by hand vs tinyseg.adversarial: max |Δ| = {np.abs(r - r_lib).max
 
 # %%
 # 2. The loss rises as the first-order Taylor expansion predicts: L(I + R) ≈ L(I) + <g, R> = L(I) + ε Σ_n ‖g_n‖.
-
-
 def loss_at(img: np.ndarray) -> float:
     with ts.no_grad():
         return F.cross_entropy(model(ts.Tensor(xp.asarray(img))), xp.asarray(y)).item()
