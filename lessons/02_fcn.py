@@ -18,7 +18,9 @@ Time: see the lesson table on the docs' home page, measured by
 ``python tools/make_figures.py --times``; ``--fast`` runs the same code paths on 16 training
 masses for one epoch.
 
-Run: ``python lessons/02_fcn.py [--fast] [--device cpu|gpu] [--out DIR]``
+Run: ``python lessons/02_fcn.py [--fast] [--device cpu|gpu] [--out DIR]``.
+The file is also a notebook (Jupytext's percent format: each ``# %%`` starts a cell, one per
+step of the lesson's page; the flags are set in the ``parameters`` cell): see the README.
 """
 from __future__ import annotations
 
@@ -26,9 +28,6 @@ import json
 import shutil
 from dataclasses import replace
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 from scipy import signal
@@ -37,9 +36,69 @@ import tinyseg as ts
 from tinyseg import F, data
 from tinyseg.experiments import fast_subset
 from tinyseg.train import TrainConfig, fit
-from tinyseg.utils import finding, lesson_args, savefig
+from tinyseg.utils import finding, lesson_args, savefig, show_figure
 
 
+# %% tags=["parameters"]
+# The lesson's flags: as a script, the command line sets them (--fast, --device, --out); in a
+# notebook, set them here.
+fast = False    # True: the same code paths and figures on a tiny budget, in seconds
+device = "cpu"  # "cpu", "gpu" or "auto"
+out = None      # folder for figures and runs; None: runs/lessons/02_fcn/
+
+# %%
+# Importing this file stops here (lesson_args refuses): an import never runs the steps.
+args = lesson_args("02_fcn", __doc__, fast=fast, device=device, out=out)
+rng = np.random.default_rng(0)
+
+
+# %% [markdown]
+# ## From mammogram to network input
+#
+# One synthetic mass through the pipeline: ROI, 40×40, enhanced, normalised; the
+# empirical prior.
+
+# %%
+def pipeline_figure(path):  # noqa: ANN001, ANN201
+    """Follow one synthetic mass through the pipeline [ZX18 §4, Fig. 2a]."""
+    roi = data.generate_rois("inbreast", data_seed=0, indices=[0])[0]
+    crop, crop_mask, box = data.extract_roi(roi.image, roi.mask)           # bounding box of the mass
+    img40, lab40 = data.resize_roi(crop, crop_mask)                         # 40×40 bicubic, label at 0.5
+    enhanced = data.enhance(img40)                                          # CLAHE → … → min–max
+    ds = data.load_dataset("phantom")
+    mu, sigma = data.fit_normalization(data.flip4(ds.train.images, ds.train.labels)[0])
+    normalised = data.normalize(enhanced[None, None], mu, sigma)[0, 0]
+    prior = data.empirical_prior(ds.train.labels)
+
+    fig, axes = plt.subplots(1, 5, figsize=(6.9, 1.7))
+    panels = [(crop, "raw ROI\n(bounding box)"), (enhanced, "resized to 40×40\nand enhanced"),
+              (normalised, "normalised\n(per-pixel μ, σ)"), (lab40, "label\n(40×40)"),
+              (prior, "empirical prior\n(Fig. 2a)")]
+    for ax, (img, title) in zip(axes, panels):
+        ax.imshow(img, cmap="magma" if "prior" in title else "gray")
+        ax.set_title(title, fontsize=8)
+        ax.set_xticks([]), ax.set_yticks([])
+    fig.tight_layout(pad=0.4)
+    show_figure(savefig(fig, path, dpi=200))
+    plt.close(fig)
+    levels = len(np.unique(enhanced))
+    return levels, ds, prior
+
+
+
+# %%
+levels, ds, prior = pipeline_figure(args.out / "02_pipeline.png")
+finding(1, f"the enhancement leaves {levels} grey levels (expected ≤ 64: a 64-level equalisation); "
+           f"{len(ds.train)} training, {len(ds.val)} validation, {len(ds.test)} test ROIs (expected 46 / 12 / 58)")
+
+
+# %% [markdown]
+# ## Convolution, three ways
+#
+# Naive loops, im2col + one matrix product, the library op; scipy as an outside
+# reference. Then 2×2 max-pooling.
+
+# %%
 # --8<-- [start:naive_conv]
 def conv2d_naive(x: np.ndarray, W: np.ndarray) -> np.ndarray:
     """Valid cross-correlation, stride 1, by four nested loops.
@@ -83,32 +142,88 @@ def max_pool_naive(x: np.ndarray) -> np.ndarray:
 # --8<-- [end:naive_pool]
 
 
-def pipeline_figure(out, fast: bool):  # noqa: ANN001, ANN201
-    """Follow one synthetic mass through the pipeline [ZX18 §4, Fig. 2a]."""
-    roi = data.generate_rois("inbreast", data_seed=0, indices=[0])[0]
-    crop, crop_mask, box = data.extract_roi(roi.image, roi.mask)           # bounding box of the mass
-    img40, lab40 = data.resize_roi(crop, crop_mask)                         # 40×40 bicubic, label at 0.5
-    enhanced = data.enhance(img40)                                          # CLAHE → … → min–max
-    ds = data.load_dataset("phantom")
-    mu, sigma = data.fit_normalization(data.flip4(ds.train.images, ds.train.labels)[0])
-    normalised = data.normalize(enhanced[None, None], mu, sigma)[0, 0]
-    prior = data.empirical_prior(ds.train.labels)
-
-    fig, axes = plt.subplots(1, 5, figsize=(6.9, 1.7))
-    panels = [(crop, "raw ROI\n(bounding box)"), (enhanced, "resized to 40×40\nand enhanced"),
-              (normalised, "normalised\n(per-pixel μ, σ)"), (lab40, "label\n(40×40)"),
-              (prior, "empirical prior\n(Fig. 2a)")]
-    for ax, (img, title) in zip(axes, panels):
-        ax.imshow(img, cmap="magma" if "prior" in title else "gray")
-        ax.set_title(title, fontsize=8)
-        ax.set_xticks([]), ax.set_yticks([])
-    fig.tight_layout(pad=0.4)
-    savefig(fig, out / "02_pipeline.png", dpi=200)
-    plt.close(fig)
-    levels = len(np.unique(enhanced))
-    return levels, ds, prior
+# %%
+# Convolution three ways: naive loops, im2col, the library op; and scipy as an outside reference.
+x = rng.standard_normal((2, 3, 9, 8))
+W = rng.standard_normal((4, 3, 3, 2))
+y_naive, y_cols = conv2d_naive(x, W), conv2d_im2col(x, W)
+y_lib = F.conv2d(x, W).data
+y_scipy = np.stack([[sum(signal.correlate(x[n, c], W[o, c], mode="valid") for c in range(3)) for o in range(4)]
+                    for n in range(2)])
+finding(2, f"conv2d: max |naive − im2col| = {np.abs(y_naive - y_cols).max():.1e}, "
+           f"|naive − F.conv2d| = {np.abs(y_naive - y_lib).max():.1e}, |naive − scipy| = "
+           f"{np.abs(y_naive - y_scipy).max():.1e} (expected < 1e-12)")
 
 
+# %%
+xp_ = rng.standard_normal((2, 3, 7, 9))
+finding(3, f"max-pool 2×2 (odd sizes floored to {F.max_pool2d(xp_).shape[2:]}): max |naive − F.max_pool2d| = "
+           f"{np.abs(max_pool_naive(xp_) - F.max_pool2d(xp_).data).max():.1e} (expected 0)")
+
+
+# %% [markdown]
+# ## The transpose convolution is the adjoint
+#
+# The dot-product test, then the gradient check of conv2d.
+
+# %%
+# --8<-- [start:adjoint]
+# The transpose convolution is the adjoint of the convolution:
+# <conv(x), y> = <x, conv_T(y)> for every x and y.
+x = rng.standard_normal((2, 3, 9, 9))
+W = rng.standard_normal((4, 3, 3, 3))
+y = rng.standard_normal((2, 4, 4, 4))  # the shape of conv2d(x, W, stride=2)
+lhs = np.sum(F.conv2d(x, W, stride=2).data * y)
+# conv_T maps (2, 4, 4, 4) back to x's shape (2, 3, 9, 9)
+rhs = np.sum(x * F.conv_transpose2d(y, W, stride=2).data)
+# --8<-- [end:adjoint]
+finding(4, f"dot-product test, stride 2: <conv(x), y> = {lhs:.6f}, <x, conv_T(y)> = {rhs:.6f} "
+           f"(expected equal to 1e-10: |Δ| = {abs(lhs - rhs):.1e})")
+ts.check_backward(lambda a, b: F.conv2d(a, b, stride=2, pad=1), [x[:1, :, :6, :6], W[:2]], name="conv2d")
+finding(5, "conv2d passes the float64 gradient check for the image and the kernel (expected: passes)")
+
+
+# %% [markdown]
+# ## The loss and the prior
+#
+# Eq. 6: the position prior is a bias on the logits.
+
+# %%
+# --8<-- [start:prior]
+# Eq. 6: P(y_i | I) ∝ w_i P_fcn(y_i | I) is a bias log w_i on the logits. With
+# the class-0 row at 0 and the class-1 row at logit(prior), the softmax of the
+# bias alone IS the (clipped) empirical prior.
+layer = ts.nn.PositionPrior((40, 40), prior)
+zero_logits = ts.Tensor(np.zeros((1, 2, 40, 40), np.float32))
+p_bias = F.softmax(layer(zero_logits), axis=1).data[0, 1]
+# --8<-- [end:prior]
+finding(6, f"softmax(prior bias) vs clip(prior, .01, .99): max |Δ| = "
+           f"{np.abs(p_bias - np.clip(prior, .01, .99)).max():.1e} (expected < 1e-6)")
+
+
+# %% [markdown]
+# ## Training FCN 1
+#
+# FCN 1 of Table 1 against the prior alone; then what it learned of the prior, and the
+# test ROIs where the two differ most.
+
+# %%
+epochs = 1 if args.fast else 40
+train_ds = fast_subset(ds, 16, 4) if args.fast else ds  # --fast: 16 training masses
+# --8<-- [start:train]
+config = TrainConfig(variant="fcn", epochs=epochs, seed=0, device=args.device)
+# a lesson always trains afresh
+shutil.rmtree(args.out / "run_fcn", ignore_errors=True)
+run = fit(config, args.out / "run_fcn", dataset=train_ds)
+metrics = json.loads((run.path / "metrics.json").read_text())
+# --8<-- [end:train]
+fcn_dice, base = metrics["test"]["dice_pooled"], metrics["prior_baseline"]["dice_pooled"]
+finding(7, f"FCN 1 ({run.model.num_parameters():,} parameters, expected 2,233,100), {epochs} epochs, epoch "
+           f"{metrics['selected_epoch']} selected on validation: test pooled Dice {fcn_dice:.4f} vs prior-only "
+           f"baseline {base:.4f} (expected: the FCN above the baseline in a full run)")
+
+
+# %%
 def prior_figure(empirical: np.ndarray, learned: np.ndarray, path) -> None:  # noqa: ANN001
     """The empirical prior, the learned one, and their difference on its own colour scale."""
     diff = learned - np.clip(empirical, .01, .99)  # the bias starts at the clipped prior
@@ -124,10 +239,24 @@ def prior_figure(empirical: np.ndarray, learned: np.ndarray, path) -> None:  # n
         bar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
         bar.ax.tick_params(labelsize=7)
     fig.tight_layout(pad=0.4)
-    savefig(fig, path, dpi=200)
+    show_figure(savefig(fig, path, dpi=200))
     plt.close(fig)
 
 
+
+# %%
+# The run's own prior (from its training masses) is the one the bias started from.
+start = run.stats["prior"]
+bias = run.model.fcn.prior.bias.numpy()
+learned = np.exp(bias[1]) / (np.exp(bias[0]) + np.exp(bias[1]))
+moved = np.abs(learned - np.clip(start, .01, .99))
+prior_figure(start, learned, args.out / "02_prior.png")
+finding(8, f"the learned prior moved from the empirical one by at most {moved.max():.3f} "
+           f"(mean {moved.mean():.4f}) (expected: small — the bias is learned jointly with the "
+           "FCN but starts at the prior)")
+
+
+# %%
 def raw_rois(split: data.Split, picks: np.ndarray) -> list[np.ndarray]:
     """The test ROIs before enhancement: regenerated, cropped and resized to 40×40."""
     out = []
@@ -160,15 +289,45 @@ def predictions_figure(split: data.Split, picks: np.ndarray, preds: dict, dice: 
         axes[0, c].set_title(f"test ROI {k}", fontsize=8)
     fig.suptitle(f"{title}\nred: true contour, green: predicted contour", fontsize=8)
     fig.tight_layout(pad=0.4, h_pad=0.3, w_pad=0.3)
-    savefig(fig, path, dpi=200)
+    show_figure(savefig(fig, path, dpi=200))
     plt.close(fig)
 
 
+
+# %%
+# The figure shows the five test ROIs where the FCN and the prior alone disagree on the most
+# pixels: where the two differ, not where either is best.
+test = ds.test
+preds = {"FCN 1": run.predict(test.images),
+         "prior only": data.prior_baseline_predict(start, len(test))}
+dice = {name: ts.metrics.dice_per_image(p, test.labels) for name, p in preds.items()}
+differ = (preds["FCN 1"] != preds["prior only"]).sum(axis=(1, 2))
+picks = np.argsort(-differ, kind="stable")[:5]
+fcn_wins = int((dice["FCN 1"] > dice["prior only"]).sum())
+prior_wins = int((dice["FCN 1"] < dice["prior only"]).sum())
+ties = len(test) - fcn_wins - prior_wins
+wins = f"FCN 1 on {fcn_wins}, the prior alone on {prior_wins}, equal on {ties}"
+predictions_figure(test, picks, preds, dice,
+                   f"the 5 test ROIs (of {len(test)}) where FCN 1 and the prior alone differ on the most pixels\n"
+                   f"higher per-image Dice over all {len(test)} test ROIs: {wins}", args.out / "02_predictions.png")
+finding(9, f"02_predictions.png shows the 5 test ROIs where FCN 1 and the prior differ on the most "
+           f"pixels ({differ[picks].min()}-{differ[picks].max()} of 1600): ROIs {', '.join(map(str, picks))}; "
+           f"over all {len(test)} test ROIs the higher per-image Dice goes to: {wins} (expected: "
+           "it varies by ROI — the FCN follows each outline, the prior draws the same contour on every ROI)")
+
+
+# %% [markdown]
+# ## The prior when the box is drawn
+#
+# The prior alone under tight and under drawn ROI boxes.
+
+# %%
 def prior_only(ds: data.Dataset) -> tuple[np.ndarray, np.ndarray, float]:
     """The empirical prior of a dataset's training masks, its prediction on every test ROI, its pooled Dice."""
     prior = data.empirical_prior(ds.train.labels)
     pred = data.prior_baseline_predict(prior, len(ds.test))
     return prior, pred, ts.metrics.dice_pooled(pred, ds.test.labels)
+
 
 
 def boxes_figure(protocols: dict, shown: list[int], path) -> None:  # noqa: ANN001
@@ -211,119 +370,24 @@ def boxes_figure(protocols: dict, shown: list[int], path) -> None:  # noqa: ANN0
         ax.set_xticks([]), ax.set_yticks([])
     fig.suptitle("the prior alone (green: prior > 0.5) against the true contour (red)", fontsize=8)
     fig.tight_layout(pad=0.4, h_pad=0.3, w_pad=0.3)
-    savefig(fig, path, dpi=200)
+    show_figure(savefig(fig, path, dpi=200))
     plt.close(fig)
 
 
-def main() -> None:
-    args = lesson_args("02_fcn", __doc__)
-    rng = np.random.default_rng(0)
 
-    levels, ds, prior = pipeline_figure(args.out, args.fast)
-    finding(1, f"the enhancement leaves {levels} grey levels (expected ≤ 64: a 64-level equalisation); "
-               f"{len(ds.train)} training, {len(ds.val)} validation, {len(ds.test)} test ROIs (expected 46 / 12 / 58)")
-
-    # Convolution three ways: naive loops, im2col, the library op; and scipy as an outside reference.
-    x = rng.standard_normal((2, 3, 9, 8))
-    W = rng.standard_normal((4, 3, 3, 2))
-    y_naive, y_cols = conv2d_naive(x, W), conv2d_im2col(x, W)
-    y_lib = F.conv2d(x, W).data
-    y_scipy = np.stack([[sum(signal.correlate(x[n, c], W[o, c], mode="valid") for c in range(3)) for o in range(4)]
-                        for n in range(2)])
-    finding(2, f"conv2d: max |naive − im2col| = {np.abs(y_naive - y_cols).max():.1e}, "
-               f"|naive − F.conv2d| = {np.abs(y_naive - y_lib).max():.1e}, |naive − scipy| = "
-               f"{np.abs(y_naive - y_scipy).max():.1e} (expected < 1e-12)")
-
-    xp_ = rng.standard_normal((2, 3, 7, 9))
-    finding(3, f"max-pool 2×2 (odd sizes floored to {F.max_pool2d(xp_).shape[2:]}): max |naive − F.max_pool2d| = "
-               f"{np.abs(max_pool_naive(xp_) - F.max_pool2d(xp_).data).max():.1e} (expected 0)")
-
-    # --8<-- [start:adjoint]
-    # The transpose convolution is the adjoint of the convolution:
-    # <conv(x), y> = <x, conv_T(y)> for every x and y.
-    x = rng.standard_normal((2, 3, 9, 9))
-    W = rng.standard_normal((4, 3, 3, 3))
-    y = rng.standard_normal((2, 4, 4, 4))  # the shape of conv2d(x, W, stride=2)
-    lhs = np.sum(F.conv2d(x, W, stride=2).data * y)
-    # conv_T maps (2, 4, 4, 4) back to x's shape (2, 3, 9, 9)
-    rhs = np.sum(x * F.conv_transpose2d(y, W, stride=2).data)
-    # --8<-- [end:adjoint]
-    finding(4, f"dot-product test, stride 2: <conv(x), y> = {lhs:.6f}, <x, conv_T(y)> = {rhs:.6f} "
-               f"(expected equal to 1e-10: |Δ| = {abs(lhs - rhs):.1e})")
-    ts.check_backward(lambda a, b: F.conv2d(a, b, stride=2, pad=1), [x[:1, :, :6, :6], W[:2]], name="conv2d")
-    finding(5, "conv2d passes the float64 gradient check for the image and the kernel (expected: passes)")
-
-    # --8<-- [start:prior]
-    # Eq. 6: P(y_i | I) ∝ w_i P_fcn(y_i | I) is a bias log w_i on the logits. With
-    # the class-0 row at 0 and the class-1 row at logit(prior), the softmax of the
-    # bias alone IS the (clipped) empirical prior.
-    layer = ts.nn.PositionPrior((40, 40), prior)
-    zero_logits = ts.Tensor(np.zeros((1, 2, 40, 40), np.float32))
-    p_bias = F.softmax(layer(zero_logits), axis=1).data[0, 1]
-    # --8<-- [end:prior]
-    finding(6, f"softmax(prior bias) vs clip(prior, .01, .99): max |Δ| = "
-               f"{np.abs(p_bias - np.clip(prior, .01, .99)).max():.1e} (expected < 1e-6)")
-
-    epochs = 1 if args.fast else 40
-    train_ds = fast_subset(ds, 16, 4) if args.fast else ds  # --fast: 16 training masses
-    # --8<-- [start:train]
-    config = TrainConfig(variant="fcn", epochs=epochs, seed=0, device=args.device)
-    # a lesson always trains afresh
-    shutil.rmtree(args.out / "run_fcn", ignore_errors=True)
-    run = fit(config, args.out / "run_fcn", dataset=train_ds)
-    metrics = json.loads((run.path / "metrics.json").read_text())
-    # --8<-- [end:train]
-    fcn_dice, base = metrics["test"]["dice_pooled"], metrics["prior_baseline"]["dice_pooled"]
-    finding(7, f"FCN 1 ({run.model.num_parameters():,} parameters, expected 2,233,100), {epochs} epochs, epoch "
-               f"{metrics['selected_epoch']} selected on validation: test pooled Dice {fcn_dice:.4f} vs prior-only "
-               f"baseline {base:.4f} (expected: the FCN above the baseline in a full run)")
-
-    # The run's own prior (from its training masses) is the one the bias started from.
-    start = run.stats["prior"]
-    bias = run.model.fcn.prior.bias.numpy()
-    learned = np.exp(bias[1]) / (np.exp(bias[0]) + np.exp(bias[1]))
-    moved = np.abs(learned - np.clip(start, .01, .99))
-    prior_figure(start, learned, args.out / "02_prior.png")
-    finding(8, f"the learned prior moved from the empirical one by at most {moved.max():.3f} "
-               f"(mean {moved.mean():.4f}) (expected: small — the bias is learned jointly with the "
-               "FCN but starts at the prior)")
-
-    # The figure shows the five test ROIs where the FCN and the prior alone disagree on the most
-    # pixels: where the two differ, not where either is best.
-    test = ds.test
-    preds = {"FCN 1": run.predict(test.images),
-             "prior only": data.prior_baseline_predict(start, len(test))}
-    dice = {name: ts.metrics.dice_per_image(p, test.labels) for name, p in preds.items()}
-    differ = (preds["FCN 1"] != preds["prior only"]).sum(axis=(1, 2))
-    picks = np.argsort(-differ, kind="stable")[:5]
-    fcn_wins = int((dice["FCN 1"] > dice["prior only"]).sum())
-    prior_wins = int((dice["FCN 1"] < dice["prior only"]).sum())
-    ties = len(test) - fcn_wins - prior_wins
-    wins = f"FCN 1 on {fcn_wins}, the prior alone on {prior_wins}, equal on {ties}"
-    predictions_figure(test, picks, preds, dice,
-                       f"the 5 test ROIs (of {len(test)}) where FCN 1 and the prior alone differ on the most pixels\n"
-                       f"higher per-image Dice over all {len(test)} test ROIs: {wins}", args.out / "02_predictions.png")
-    finding(9, f"02_predictions.png shows the 5 test ROIs where FCN 1 and the prior differ on the most "
-               f"pixels ({differ[picks].min()}-{differ[picks].max()} of 1600): ROIs {', '.join(map(str, picks))}; "
-               f"over all {len(test)} test ROIs the higher per-image Dice goes to: {wins} (expected: "
-               "it varies by ROI — the FCN follows each outline, the prior draws the same contour on every ROI)")
-
-    # --8<-- [start:drawn]
-    # The paper crops each mass's own bounding box, so the mass always fills its
-    # ROI the same way and the prior alone segments it well. A box drawn by a
-    # person or a detector is larger and off-centre: each side 1.1-1.8 × the
-    # mass's, the mass anywhere inside.
-    protocols = {}
-    for boxes in ("tight", "drawn"):
-        boxed = data.load_dataset("phantom", boxes=boxes)
-        protocols[boxes] = (boxed, *prior_only(boxed))
-    # --8<-- [end:drawn]
-    boxes_figure(protocols, [0, 1, 2], args.out / "02_boxes.png")
-    (tight, *_, dice_tight), (drawn, *_, dice_drawn) = protocols["tight"], protocols["drawn"]
-    finding(10, f"the prior alone reaches a test pooled Dice of {dice_tight:.4f} on tight boxes and {dice_drawn:.4f} "
-                f"on drawn boxes; the mass fills {tight.test.labels.mean():.0%} and {drawn.test.labels.mean():.0%} "
-                "of its ROI (expected: far lower on drawn boxes — a drawn box no longer says where the mass is)")
-
-
-if __name__ == "__main__":
-    main()
+# %%
+# --8<-- [start:drawn]
+# The paper crops each mass's own bounding box, so the mass always fills its
+# ROI the same way and the prior alone segments it well. A box drawn by a
+# person or a detector is larger and off-centre: each side 1.1-1.8 × the
+# mass's, the mass anywhere inside.
+protocols = {}
+for boxes in ("tight", "drawn"):
+    boxed = data.load_dataset("phantom", boxes=boxes)
+    protocols[boxes] = (boxed, *prior_only(boxed))
+# --8<-- [end:drawn]
+boxes_figure(protocols, [0, 1, 2], args.out / "02_boxes.png")
+(tight, *_, dice_tight), (drawn, *_, dice_drawn) = protocols["tight"], protocols["drawn"]
+finding(10, f"the prior alone reaches a test pooled Dice of {dice_tight:.4f} on tight boxes and {dice_drawn:.4f} "
+            f"on drawn boxes; the mass fills {tight.test.labels.mean():.0%} and {drawn.test.labels.mean():.0%} "
+            "of its ROI (expected: far lower on drawn boxes — a drawn box no longer says where the mass is)")

@@ -23,7 +23,9 @@ Saves: ``04_adversarial_example.png`` (image, g, R, prediction at I and at I + R
 ``04_robustness.png`` (test Dice under attack against ε: the plain model, the adversarial ones
 trained at the paper's ε = 0.1 and at ε = 2, and a random control).
 
-Run: ``python lessons/04_adversarial.py [--fast] [--device cpu|gpu] [--out DIR]``
+Run: ``python lessons/04_adversarial.py [--fast] [--device cpu|gpu] [--out DIR]``.
+The file is also a notebook (Jupytext's percent format: each ``# %%`` starts a cell, one per
+step of the lesson's page; the flags are set in the ``parameters`` cell): see the README.
 """
 from __future__ import annotations
 
@@ -33,17 +35,62 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 
 import tinyseg as ts
 from tinyseg import F, data, metrics, studies, viz
 from tinyseg.experiments import fast_subset, merge_validation, seed_difference
 from tinyseg.train import TrainConfig, fit
-from tinyseg.utils import finding, lesson_args, savefig
+from tinyseg.utils import finding, lesson_args, savefig, show_figure
 
-TABLE2 = Path(__file__).resolve().parents[1] / "docs" / "results" / "phantom" / "table2.json"
+# The committed Table 2 of this clone (found from the package: a notebook has no __file__).
+TABLE2 = Path(ts.__file__).resolve().parents[1] / "docs" / "results" / "phantom" / "table2.json"
 
 
+# %% tags=["parameters"]
+# The lesson's flags: as a script, the command line sets them (--fast, --device, --out); in a
+# notebook, set them here.
+fast = False    # True: the same code paths and figures on a tiny budget, in seconds
+device = "cpu"  # "cpu", "gpu" or "auto"
+out = None      # folder for figures and runs; None: runs/lessons/04_adversarial/
+
+# %%
+# Importing this file stops here (lesson_args refuses): an import never runs the steps.
+args = lesson_args("04_adversarial", __doc__, fast=fast, device=device, out=out)
+ds = data.load_dataset("phantom")
+train_ds = fast_subset(ds, 16, 4) if args.fast else ds
+n_iter, n_eval = (2, 3) if args.fast else (5, 10)
+pre_epochs, ft_epochs = (1, 1) if args.fast else (20, 8)
+
+
+# %% [markdown]
+# ## An adversarial example by hand
+#
+# The image gradient g = ∇_I L of a trained FCN from one backward pass, the perturbation
+# R = ε g/‖g‖₂ per image [ZX18 Eq. 7], the loss rise it causes, and where R lies.
+
+# %%
+# 1. A trained FCN (the shared starting point of both CRF variants).
+shutil.rmtree(args.out / "run_fcn", ignore_errors=True)
+fcn_run = fit(TrainConfig(variant="fcn", epochs=pre_epochs, seed=0, device=args.device), args.out / "run_fcn",
+              dataset=train_ds, desc="fcn pre-training")
+model = fcn_run.model
+x = fcn_run.normalize(ds.test.images[:8]).astype(np.float32)
+y = ds.test.labels[:8]
+xp = ts.get_array_module(model.parameters()[0].data)
+
+
+# %%
+# --8<-- [start:gradient]
+image = ts.Tensor(xp.asarray(x), requires_grad=True)  # a leaf that wants a gradient
+loss = F.cross_entropy(model(image), xp.asarray(y))
+loss.backward()                      # one pass: ∇θ L (unused here) and g = ∇_I L
+g = ts.as_numpy(image.grad)
+# --8<-- [end:gradient]
+
+
+# %%
 # --8<-- [start:perturbation]
 def perturbation_by_hand(g: np.ndarray, eps: float) -> np.ndarray:
     """R_n = ε g_n / ‖g_n‖₂ for each image n [ZX18 Eq. 7].
@@ -60,6 +107,104 @@ def perturbation_by_hand(g: np.ndarray, eps: float) -> np.ndarray:
 # --8<-- [end:perturbation]
 
 
+# %%
+eps = 0.1  # the paper's ε on INbreast, in the units the FCN sees (normalised intensities)
+r = perturbation_by_hand(g, eps)
+r_lib = ts.as_numpy(ts.adversarial.adversarial_perturbation(xp.asarray(g), eps))
+finding(1, f"R by hand vs tinyseg.adversarial: max |Δ| = {np.abs(r - r_lib).max():.1e}; ‖R_n‖₂ = "
+           f"{np.sqrt((r.reshape(8, -1) ** 2).sum(1)).min():.4f}…{np.sqrt((r.reshape(8, -1) ** 2).sum(1)).max():.4f} "
+           f"(expected < 1e-6 and exactly ε = {eps}); ‖R‖/‖I‖ = {np.linalg.norm(r) / np.linalg.norm(x):.4f}")
+
+
+# %%
+# 2. The loss rises as the first-order Taylor expansion predicts: L(I + R) ≈ L(I) + <g, R> = L(I) + ε Σ_n ‖g_n‖.
+def loss_at(img: np.ndarray) -> float:
+    with ts.no_grad():
+        return F.cross_entropy(model(ts.Tensor(xp.asarray(img))), xp.asarray(y)).item()
+
+
+norms = np.sqrt((g.astype(np.float64).reshape(len(g), -1) ** 2).sum(1))
+rows = [(e, loss_at(x + perturbation_by_hand(g, e)) - loss.item(), e * norms.sum()) for e in (0.8, 0.4, 0.2)]
+finding(2, "loss rise at I + R vs first-order prediction ε Σ‖g_n‖: " +
+           ", ".join(f"ε={e}: {a:.3e} vs {p:.3e}" for e, a, p in rows) +
+           " (expected: positive, the relative gap shrinking with ε — the error is O(ε²))")
+
+
+# %%
+band = metrics.trimap_band(y, 2)
+energy = r[:, 0] ** 2
+share = float(energy[band].sum() / energy.sum())
+finding(3, f"{100 * share:.0f} % of ‖R‖² lies within 2 pixels of the true contour, a band covering "
+           f"{100 * band.mean():.0f} % of the pixels (expected: no strong concentration, a ratio near or below 1 "
+           "— every logit of this FCN depends on every pixel through its 1×1 code, so g spreads over the ROI; "
+           "compare the paper's intuition of boundary-focused perturbations)")
+
+
+# %%
+with ts.no_grad():
+    pred_clean = ts.as_numpy(model.predict(xp.asarray(x)))
+    pred_adv = ts.as_numpy(model.predict(xp.asarray(x + r)))
+
+fig, axes = plt.subplots(1, 5, figsize=(7.0, 1.7))
+k = 0
+panels = [(x[k, 0], "image I (normalised)", "gray"), (g[k, 0], "g = ∇_I L", "RdBu_r"),
+          (r[k, 0], f"R = ε g/‖g‖, ε = {eps}", "RdBu_r"), (pred_clean[k], "FCN on I", "gray"),
+          (pred_adv[k], "FCN on I + R", "gray")]
+for ax, (img, title, cmap) in zip(axes, panels):
+    lim = np.abs(img).max() if cmap == "RdBu_r" else None
+    ax.imshow(img, cmap=cmap, vmin=-lim if lim else None, vmax=lim)
+    ax.contour(y[k], levels=[0.5], colors="lime" if cmap == "RdBu_r" else "r", linewidths=0.8)
+    ax.set_title(title, fontsize=8), ax.set_xticks([]), ax.set_yticks([])
+fig.tight_layout()
+show_figure(savefig(fig, args.out / "04_adversarial_example.png", dpi=200))
+plt.close(fig)
+
+
+# %% [markdown]
+# ## The training step
+#
+# Adversarial training [ZX18 Eq. 8]: `fcn_crf` and `adv_fcn_crf` from one shared
+# pretrained FCN, same seed, same fixed budget; and at a 20× larger ε.
+
+# %%
+# 3. Adversarial training: both CRF variants start from the same FCN, same seed, same fixed budget.
+# --8<-- [start:train]
+fixed_budget = merge_validation(train_ds)  # all training masses, no epoch selection
+runs = {}
+for variant in ("fcn_crf", "adv_fcn_crf"):
+    shutil.rmtree(args.out / f"run_{variant}", ignore_errors=True)
+    cfg = TrainConfig(variant=variant, epochs=ft_epochs, seed=0, device=args.device,
+                      n_iter=n_iter, n_iter_eval=n_eval, val_frac=0.0,
+                      init_from=str(fcn_run.path))  # eps="auto": 0.1 here
+    runs[variant] = fit(cfg, args.out / f"run_{variant}", dataset=fixed_budget)
+# --8<-- [end:train]
+# The same training at a 20× larger ε: where adversarial training has room to act.
+shutil.rmtree(args.out / "run_adv_fcn_crf_eps2", ignore_errors=True)
+cfg = replace(cfg, eps=2.0)
+strong = fit(cfg, args.out / "run_adv_fcn_crf_eps2", dataset=fixed_budget)
+m = {v: json.loads((run.path / "metrics.json").read_text())["test"] for v, run in runs.items()}
+fcn_m = json.loads((fcn_run.path / "metrics.json").read_text())
+hist = (runs["adv_fcn_crf"].path / "history.csv").read_text().splitlines()[1:]
+ratio = float(hist[-1].split(",")[3])
+one_seed = 100 * (m["adv_fcn_crf"]["dice_pooled"] - m["fcn_crf"]["dice_pooled"])
+finding(4, f"test pooled Dice: FCN {fcn_m['test']['dice_pooled']:.4f}, FCN-CRF {m['fcn_crf']['dice_pooled']:.4f}, "
+           f"adversarial FCN-CRF {m['adv_fcn_crf']['dice_pooled']:.4f}; prior-only "
+           f"{fcn_m['prior_baseline']['dice_pooled']:.4f}. Adversarial minus plain FCN-CRF: {one_seed:+.2f} "
+           f"points on this one seed; {seed_difference(TABLE2, 'adv_fcn_crf', 'fcn_crf')} (expected: all within "
+           "about a point of each other; one seed's difference is within the spread over seeds, so the "
+           "multi-seed table is the evidence — the paper's gains are 0.3-0.5 %)")
+finding(5, "trimap accuracy w = 1 / 3 / 5: " + "; ".join(
+    f"{v}: " + " / ".join(f"{100 * m[v]['trimap_accuracy'][str(w)]:.1f}" for w in (1, 3, 5)) for v in m) +
+    f"; ‖R‖/‖I‖ during adversarial training = {ratio:.4f} (expected ≈ 0.0025: ε = 0.1 on a 40×40 image)")
+
+
+# %% [markdown]
+# ## Robustness: what adversarial training is for
+#
+# Each model attacked with its own image gradient at several ε, against a random
+# direction of the same norm.
+
+# %%
 # --8<-- [start:robustness]
 def dice_under_attack(run: ts.Run, images: np.ndarray, labels: np.ndarray,
                       eps_list: list[float], random: bool = False,
@@ -91,158 +236,67 @@ def dice_under_attack(run: ts.Run, images: np.ndarray, labels: np.ndarray,
 # --8<-- [end:robustness]
 
 
-def main() -> None:
-    args = lesson_args("04_adversarial", __doc__)
-    ds = data.load_dataset("phantom")
-    train_ds = fast_subset(ds, 16, 4) if args.fast else ds
-    n_iter, n_eval = (2, 3) if args.fast else (5, 10)
-    pre_epochs, ft_epochs = (1, 1) if args.fast else (20, 8)
+# %%
+# 4. Robustness: each model attacked with its own gradient, against a random direction.
+n_att = 8 if args.fast else 29
+eps_list = [0.1, 0.5, 1.0, 2.0]
+att_x, att_y = ds.test.images[:n_att], ds.test.labels[:n_att]
+clean = {v: metrics.dice_pooled(run.predict(att_x), att_y) for v, run in runs.items()}
+attacked = {}
+for v, run in runs.items():
+    print(f"attacking {v} on {n_att} test ROIs", file=sys.stderr, flush=True)  # progress
+    attacked[v] = dice_under_attack(run, att_x, att_y, eps_list)
+print("perturbing fcn_crf along random directions", file=sys.stderr, flush=True)
+control = dice_under_attack(runs["fcn_crf"], att_x, att_y, eps_list, random=True)
+finding(6, f"pooled Dice on {n_att} test ROIs under attack, ε = " + " / ".join(map(str, eps_list)) + ": " +
+        "; ".join(f"{v}: {clean[v]:.4f} clean → " + " / ".join(f"{d:.4f}" for d in attacked[v])
+                  for v in runs) +
+        "; fcn_crf under a random direction of the same norm: " + " / ".join(f"{d:.4f}" for d in control) +
+        f" (one seed, {n_att} ROIs; expected: the attack lowers Dice more than the random direction, more "
+        "as ε grows; whether adversarial training makes the model more robust is what this measures — "
+        "read the two attacked rows against each other)")
 
-    # 1. A trained FCN (the shared starting point of both CRF variants).
-    shutil.rmtree(args.out / "run_fcn", ignore_errors=True)
-    fcn_run = fit(TrainConfig(variant="fcn", epochs=pre_epochs, seed=0, device=args.device), args.out / "run_fcn",
-                  dataset=train_ds, desc="fcn pre-training")
-    model = fcn_run.model
-    x = fcn_run.normalize(ds.test.images[:8]).astype(np.float32)
-    y = ds.test.labels[:8]
-    xp = ts.get_array_module(model.parameters()[0].data)
-
-    # --8<-- [start:gradient]
-    image = ts.Tensor(xp.asarray(x), requires_grad=True)  # a leaf that wants a gradient
-    loss = F.cross_entropy(model(image), xp.asarray(y))
-    loss.backward()                      # one pass: ∇θ L (unused here) and g = ∇_I L
-    g = ts.as_numpy(image.grad)
-    # --8<-- [end:gradient]
-    eps = 0.1  # the paper's ε on INbreast, in the units the FCN sees (normalised intensities)
-    r = perturbation_by_hand(g, eps)
-    r_lib = ts.as_numpy(ts.adversarial.adversarial_perturbation(xp.asarray(g), eps))
-    finding(1, f"R by hand vs tinyseg.adversarial: max |Δ| = {np.abs(r - r_lib).max():.1e}; ‖R_n‖₂ = "
-               f"{np.sqrt((r.reshape(8, -1) ** 2).sum(1)).min():.4f}…{np.sqrt((r.reshape(8, -1) ** 2).sum(1)).max():.4f} "
-               f"(expected < 1e-6 and exactly ε = {eps}); ‖R‖/‖I‖ = {np.linalg.norm(r) / np.linalg.norm(x):.4f}")
-
-    # 2. The loss rises as the first-order Taylor expansion predicts: L(I + R) ≈ L(I) + <g, R> = L(I) + ε Σ_n ‖g_n‖.
-    def loss_at(img: np.ndarray) -> float:
-        with ts.no_grad():
-            return F.cross_entropy(model(ts.Tensor(xp.asarray(img))), xp.asarray(y)).item()
-
-    norms = np.sqrt((g.astype(np.float64).reshape(len(g), -1) ** 2).sum(1))
-    rows = [(e, loss_at(x + perturbation_by_hand(g, e)) - loss.item(), e * norms.sum()) for e in (0.8, 0.4, 0.2)]
-    finding(2, "loss rise at I + R vs first-order prediction ε Σ‖g_n‖: " +
-               ", ".join(f"ε={e}: {a:.3e} vs {p:.3e}" for e, a, p in rows) +
-               " (expected: positive, the relative gap shrinking with ε — the error is O(ε²))")
-
-    band = metrics.trimap_band(y, 2)
-    energy = r[:, 0] ** 2
-    share = float(energy[band].sum() / energy.sum())
-    finding(3, f"{100 * share:.0f} % of ‖R‖² lies within 2 pixels of the true contour, a band covering "
-               f"{100 * band.mean():.0f} % of the pixels (expected: no strong concentration, a ratio near or below 1 "
-               "— every logit of this FCN depends on every pixel through its 1×1 code, so g spreads over the ROI; "
-               "compare the paper's intuition of boundary-focused perturbations)")
-
-    with ts.no_grad():
-        pred_clean = ts.as_numpy(model.predict(xp.asarray(x)))
-        pred_adv = ts.as_numpy(model.predict(xp.asarray(x + r)))
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 5, figsize=(7.0, 1.7))
-    k = 0
-    panels = [(x[k, 0], "image I (normalised)", "gray"), (g[k, 0], "g = ∇_I L", "RdBu_r"),
-              (r[k, 0], f"R = ε g/‖g‖, ε = {eps}", "RdBu_r"), (pred_clean[k], "FCN on I", "gray"),
-              (pred_adv[k], "FCN on I + R", "gray")]
-    for ax, (img, title, cmap) in zip(axes, panels):
-        lim = np.abs(img).max() if cmap == "RdBu_r" else None
-        ax.imshow(img, cmap=cmap, vmin=-lim if lim else None, vmax=lim)
-        ax.contour(y[k], levels=[0.5], colors="lime" if cmap == "RdBu_r" else "r", linewidths=0.8)
-        ax.set_title(title, fontsize=8), ax.set_xticks([]), ax.set_yticks([])
-    fig.tight_layout()
-    savefig(fig, args.out / "04_adversarial_example.png", dpi=200)
-    plt.close(fig)
-
-    # 3. Adversarial training: both CRF variants start from the same FCN, same seed, same fixed budget.
-    # --8<-- [start:train]
-    fixed_budget = merge_validation(train_ds)  # all training masses, no epoch selection
-    runs = {}
-    for variant in ("fcn_crf", "adv_fcn_crf"):
-        shutil.rmtree(args.out / f"run_{variant}", ignore_errors=True)
-        cfg = TrainConfig(variant=variant, epochs=ft_epochs, seed=0, device=args.device,
-                          n_iter=n_iter, n_iter_eval=n_eval, val_frac=0.0,
-                          init_from=str(fcn_run.path))  # eps="auto": 0.1 here
-        runs[variant] = fit(cfg, args.out / f"run_{variant}", dataset=fixed_budget)
-    # --8<-- [end:train]
-    # The same training at a 20× larger ε: where adversarial training has room to act.
-    shutil.rmtree(args.out / "run_adv_fcn_crf_eps2", ignore_errors=True)
-    cfg = replace(cfg, eps=2.0)
-    strong = fit(cfg, args.out / "run_adv_fcn_crf_eps2", dataset=fixed_budget)
-    m = {v: json.loads((run.path / "metrics.json").read_text())["test"] for v, run in runs.items()}
-    fcn_m = json.loads((fcn_run.path / "metrics.json").read_text())
-    hist = (runs["adv_fcn_crf"].path / "history.csv").read_text().splitlines()[1:]
-    ratio = float(hist[-1].split(",")[3])
-    one_seed = 100 * (m["adv_fcn_crf"]["dice_pooled"] - m["fcn_crf"]["dice_pooled"])
-    finding(4, f"test pooled Dice: FCN {fcn_m['test']['dice_pooled']:.4f}, FCN-CRF {m['fcn_crf']['dice_pooled']:.4f}, "
-               f"adversarial FCN-CRF {m['adv_fcn_crf']['dice_pooled']:.4f}; prior-only "
-               f"{fcn_m['prior_baseline']['dice_pooled']:.4f}. Adversarial minus plain FCN-CRF: {one_seed:+.2f} "
-               f"points on this one seed; {seed_difference(TABLE2, 'adv_fcn_crf', 'fcn_crf')} (expected: all within "
-               "about a point of each other; one seed's difference is within the spread over seeds, so the "
-               "multi-seed table is the evidence — the paper's gains are 0.3-0.5 %)")
-    finding(5, "trimap accuracy w = 1 / 3 / 5: " + "; ".join(
-        f"{v}: " + " / ".join(f"{100 * m[v]['trimap_accuracy'][str(w)]:.1f}" for w in (1, 3, 5)) for v in m) +
-        f"; ‖R‖/‖I‖ during adversarial training = {ratio:.4f} (expected ≈ 0.0025: ε = 0.1 on a 40×40 image)")
-
-    # 4. Robustness: each model attacked with its own gradient, against a random direction.
-    n_att = 8 if args.fast else 29
-    eps_list = [0.1, 0.5, 1.0, 2.0]
-    att_x, att_y = ds.test.images[:n_att], ds.test.labels[:n_att]
-    clean = {v: metrics.dice_pooled(run.predict(att_x), att_y) for v, run in runs.items()}
-    attacked = {}
-    for v, run in runs.items():
-        print(f"attacking {v} on {n_att} test ROIs", file=sys.stderr, flush=True)  # progress
-        attacked[v] = dice_under_attack(run, att_x, att_y, eps_list)
-    print("perturbing fcn_crf along random directions", file=sys.stderr, flush=True)
-    control = dice_under_attack(runs["fcn_crf"], att_x, att_y, eps_list, random=True)
-    finding(6, f"pooled Dice on {n_att} test ROIs under attack, ε = " + " / ".join(map(str, eps_list)) + ": " +
-            "; ".join(f"{v}: {clean[v]:.4f} clean → " + " / ".join(f"{d:.4f}" for d in attacked[v])
-                      for v in runs) +
-            "; fcn_crf under a random direction of the same norm: " + " / ".join(f"{d:.4f}" for d in control) +
-            f" (one seed, {n_att} ROIs; expected: the attack lowers Dice more than the random direction, more "
-            "as ε grows; whether adversarial training makes the model more robust is what this measures — "
-            "read the two attacked rows against each other)")
-
-    print("attacking adv_fcn_crf trained at ε = 2", file=sys.stderr, flush=True)
-    clean["adv_eps2"] = metrics.dice_pooled(strong.predict(att_x), att_y)
-    attacked["adv_eps2"] = dice_under_attack(strong, att_x, att_y, eps_list)
-    committed = studies.load_committed("adversarial")
-    finding(7, "trained at ε = 2 (same start, same budget): " + f"{clean['adv_eps2']:.4f} clean → " +
-            " / ".join(f"{d:.4f}" for d in attacked["adv_eps2"]) + "; minus the plain FCN-CRF under each attack: " +
-            " / ".join(f"{100 * (a - b):+.2f}" for a, b in zip(attacked["adv_eps2"], attacked["fcn_crf"])) +
-            " points (one seed). The committed study: " +
-            (studies.summarize_adversarial(committed) if committed else
-             "not found (run `tinyseg study adversarial`)") +
-            " (expected: at the paper's ε adversarial training changes nothing measurable here; a larger "
-            "training ε is where it can buy robustness against larger attacks, or cost clean Dice)")
-
-    fig, ax = plt.subplots(figsize=(5.6, 3.8))
-    names = {"fcn_crf": "FCN-CRF", "adv_fcn_crf": "adversarial FCN-CRF, ε = 0.1",
-             "adv_eps2": "adversarial FCN-CRF, ε = 2"}
-    for v, marker in (("fcn_crf", "o"), ("adv_fcn_crf", "s"), ("adv_eps2", "D")):
-        ax.plot([0.0] + eps_list, [clean[v]] + attacked[v], marker=marker, ms=4, label=f"{names[v]}, attacked")
-    ax.plot([0.0] + eps_list, [clean["fcn_crf"]] + control, "k--", marker="^", ms=4,
-            label="FCN-CRF, random direction")
-    ax.set(xlabel="ε (‖R‖ per image, normalised intensity units)", ylabel="test pooled Dice",
-           title=f"Dice under perturbation ({n_att} test ROIs)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    savefig(fig, args.out / "04_robustness.png", dpi=200)
-    plt.close(fig)
-
-    preds = {v: run.predict(ds.test.images[:6]) for v, run in runs.items()}
-    fig = viz.contours(ds.test.images[:6], ds.test.labels[:6],
-                       {"FCN-CRF": preds["fcn_crf"], "adversarial\nFCN-CRF": preds["adv_fcn_crf"]})
-    fig.set_size_inches(7.0, 2.6)  # the docs' column: text ≥ 10 px at 688 px wide
-    fig.tight_layout()
-    savefig(fig, args.out / "04_predictions.png", dpi=200)
-    plt.close("all")
+print("attacking adv_fcn_crf trained at ε = 2", file=sys.stderr, flush=True)
+clean["adv_eps2"] = metrics.dice_pooled(strong.predict(att_x), att_y)
+attacked["adv_eps2"] = dice_under_attack(strong, att_x, att_y, eps_list)
+committed = studies.load_committed("adversarial")
+finding(7, "trained at ε = 2 (same start, same budget): " + f"{clean['adv_eps2']:.4f} clean → " +
+        " / ".join(f"{d:.4f}" for d in attacked["adv_eps2"]) + "; minus the plain FCN-CRF under each attack: " +
+        " / ".join(f"{100 * (a - b):+.2f}" for a, b in zip(attacked["adv_eps2"], attacked["fcn_crf"])) +
+        " points (one seed). The committed study: " +
+        (studies.summarize_adversarial(committed) if committed else
+         "not found (run `tinyseg study adversarial`)") +
+        " (expected: at the paper's ε adversarial training changes nothing measurable here; a larger "
+        "training ε is where it can buy robustness against larger attacks, or cost clean Dice)")
 
 
-if __name__ == "__main__":
-    main()
+# %%
+fig, ax = plt.subplots(figsize=(5.6, 3.8))
+names = {"fcn_crf": "FCN-CRF", "adv_fcn_crf": "adversarial FCN-CRF, ε = 0.1",
+         "adv_eps2": "adversarial FCN-CRF, ε = 2"}
+for v, marker in (("fcn_crf", "o"), ("adv_fcn_crf", "s"), ("adv_eps2", "D")):
+    ax.plot([0.0] + eps_list, [clean[v]] + attacked[v], marker=marker, ms=4, label=f"{names[v]}, attacked")
+ax.plot([0.0] + eps_list, [clean["fcn_crf"]] + control, "k--", marker="^", ms=4,
+        label="FCN-CRF, random direction")
+ax.set(xlabel="ε (‖R‖ per image, normalised intensity units)", ylabel="test pooled Dice",
+       title=f"Dice under perturbation ({n_att} test ROIs)")
+ax.grid(alpha=0.3)
+ax.legend(fontsize=8)
+fig.tight_layout()
+show_figure(savefig(fig, args.out / "04_robustness.png", dpi=200))
+plt.close(fig)
+
+
+# %% [markdown]
+# ### The two models on test ROIs
+#
+# The FCN-CRF and the adversarial FCN-CRF of "The training step", as the paper's Fig. 3.
+
+# %%
+preds = {v: run.predict(ds.test.images[:6]) for v, run in runs.items()}
+fig = viz.contours(ds.test.images[:6], ds.test.labels[:6],
+                   {"FCN-CRF": preds["fcn_crf"], "adversarial\nFCN-CRF": preds["adv_fcn_crf"]})
+fig.set_size_inches(7.0, 2.6)  # the docs' column: text ≥ 10 px at 688 px wide
+fig.tight_layout()
+show_figure(savefig(fig, args.out / "04_predictions.png", dpi=200))
+plt.close("all")

@@ -10,16 +10,16 @@ not hold).
 """
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
 import numpy as np
 
-spec = importlib.util.spec_from_file_location(
-    "lesson01", Path(__file__).resolve().parents[1] / "01_autodiff.py")
-lesson01 = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(lesson01)
+from tinyseg.utils import lesson_definitions
+
+# the lesson's functions and classes, without running the lesson
+lesson01 = lesson_definitions(
+    Path(__file__).resolve().parents[1] / "01_autodiff.py")
 
 
 def numerical_grad(f, x: np.ndarray, gy: np.ndarray,  # noqa: ANN001

@@ -10,7 +10,6 @@ differ).
 """
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -18,11 +17,11 @@ import numpy as np
 
 import tinyseg as ts
 from tinyseg import F
+from tinyseg.utils import lesson_definitions
 
-spec = importlib.util.spec_from_file_location(
-    "lesson01", Path(__file__).resolve().parents[1] / "01_autodiff.py")
-lesson01 = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(lesson01)
+# the lesson's functions and classes, without running the lesson
+lesson01 = lesson_definitions(
+    Path(__file__).resolve().parents[1] / "01_autodiff.py")
 
 
 def main() -> int:

@@ -6,15 +6,15 @@ exits 1 if it is not small).
 """
 from __future__ import annotations
 
-import importlib.util
 import math
 import sys
 from pathlib import Path
 
-spec = importlib.util.spec_from_file_location(
-    "lesson01", Path(__file__).resolve().parents[1] / "01_autodiff.py")
-lesson01 = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(lesson01)
+from tinyseg.utils import lesson_definitions
+
+# the lesson's functions and classes, without running the lesson
+lesson01 = lesson_definitions(
+    Path(__file__).resolve().parents[1] / "01_autodiff.py")
 
 
 class Scalar(lesson01.Scalar):

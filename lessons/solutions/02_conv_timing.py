@@ -18,7 +18,6 @@ hold).
 """
 from __future__ import annotations
 
-import importlib.util
 import sys
 import time
 from pathlib import Path
@@ -26,11 +25,11 @@ from pathlib import Path
 import numpy as np
 
 import tinyseg as ts
+from tinyseg.utils import lesson_definitions
 
-spec = importlib.util.spec_from_file_location(
-    "lesson02", Path(__file__).resolve().parents[1] / "02_fcn.py")
-lesson02 = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(lesson02)
+# the lesson's functions and classes, without running the lesson
+lesson02 = lesson_definitions(
+    Path(__file__).resolve().parents[1] / "02_fcn.py")
 
 
 def timed(f, *args):  # noqa: ANN001, ANN002, ANN201

@@ -17,16 +17,16 @@ while the parallel ones raise it on the two pixels).
 """
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
 import numpy as np
 
-spec = importlib.util.spec_from_file_location(
-    "lesson03", Path(__file__).resolve().parents[1] / "03_crf.py")
-lesson03 = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(lesson03)
+from tinyseg.utils import lesson_definitions
+
+# the lesson's functions and classes, without running the lesson
+lesson03 = lesson_definitions(
+    Path(__file__).resolve().parents[1] / "03_crf.py")
 
 
 def softmax(z: np.ndarray) -> np.ndarray:

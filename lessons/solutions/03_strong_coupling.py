@@ -14,7 +14,6 @@ hold; about 10 s).
 """
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -22,11 +21,11 @@ import numpy as np
 
 import tinyseg as ts
 from tinyseg import data
+from tinyseg.utils import lesson_definitions
 
-spec = importlib.util.spec_from_file_location(
-    "lesson03", Path(__file__).resolve().parents[1] / "03_crf.py")
-lesson03 = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(lesson03)
+# the lesson's functions and classes, without running the lesson
+lesson03 = lesson_definitions(
+    Path(__file__).resolve().parents[1] / "03_crf.py")
 
 
 def main() -> int:

@@ -15,17 +15,16 @@ not hold).
 """
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import sys
 from pathlib import Path
 
 import tinyseg as ts
+from tinyseg.utils import lesson_definitions
 
-spec = importlib.util.spec_from_file_location(
-    "lesson05", Path(__file__).resolve().parents[1] / "05_multiscale.py")
-lesson05 = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(lesson05)
+# the lesson's functions and classes, without running the lesson
+lesson05 = lesson_definitions(
+    Path(__file__).resolve().parents[1] / "05_multiscale.py")
 
 
 def code_side(k1: int, k2: int, k3: int, size: int = 40) -> int:
