@@ -135,7 +135,7 @@ def lesson_definitions(path: str | Path) -> types.ModuleType:
     Raises:
         ValueError: `path` has no cell tagged ``parameters`` (it is not a lesson).
 
-    See: tests/test_notebooks.py (loading runs no step), tests/test_solutions.py.
+    See: tests/lessons/test_notebooks.py (loading runs no step), tests/test_solutions.py.
     """
     path = Path(path).resolve()
     source = path.read_text(encoding="utf-8")

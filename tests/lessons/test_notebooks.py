@@ -23,7 +23,7 @@ import pytest
 
 from tinyseg.utils import lesson_definitions
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LESSONS = sorted((ROOT / "lessons").glob("[0-9][0-9]_*.py"))
 FINDING = re.compile(r"^\[(\d+)\] ", re.M)
 
