@@ -25,6 +25,9 @@ The rule, on every op and operator:
 An op object is single-use: one call, one node of the graph (the functions in
 `tinyseg.functions` create a new op per call).
 
+Longer than the usual ~300 lines because it is the whole engine in one file, as lesson 01 shows
+it: `Tensor`, `Op`, the backward walk and the argument rules every op shares.
+
 See: lessons/01_autodiff.py, tests/test_autodiff.py, tests/functions/test_op_properties.py.
 """
 from __future__ import annotations

@@ -8,6 +8,10 @@ reduces the upstream gradient back to each input's shape with `sum_to` — the a
 Each backward is the chain rule applied to one elementary derivative (d(ab)/da = b, d e^x/dx = e^x,
 …), derived on lesson 01's page, docs/lessons/01_autodiff.md, with broadcasting's sum_to.
 
+Longer than the usual ~300 lines because it holds every primitive op of the engine, each short;
+split by kind, a reader would look for `mul` in one file and `sum_to`, which its backward
+calls, in another.
+
 See: lessons/01_autodiff.py, tests/functions/test_arithmetic.py.
 """
 from __future__ import annotations

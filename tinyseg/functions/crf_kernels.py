@@ -22,6 +22,10 @@ Self pairs ($j = i$) are excluded unless ``include_self=True``: the diagonal ter
 $k_{ii}x_i$ is subtracted from the full product. The dense intensity kernel is divided by
 $P-1$ so that its message is an average (docs: derivations/mean_field.md, and `crf_default_weights`).
 
+Longer than the usual ~300 lines because it holds both graphs' kernels behind one interface,
+with their image gradients; the threads and memory budget of the CPU's dense kernels live
+in `tinyseg.functions.crf_chunks`.
+
 See: lessons/03_crf.py, tests/functions/test_crf_kernels.py.
 """
 from __future__ import annotations
