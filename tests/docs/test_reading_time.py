@@ -76,7 +76,7 @@ def test_reading_time_fills_the_time_line_of_a_lesson_and_adds_one_to_a_derivati
 
 def test_reading_time_hook_is_configured_and_no_page_types_a_reading_time() -> None:
     config = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
-    assert re.search(r"^hooks:\s*\n\s+- docs/hooks/reading_time\.py", config, re.MULTILINE), (
+    assert re.search(r"^hooks:\s*\n(?:\s+- \S+[^\n]*\n)*?\s+- docs/hooks/reading_time\.py", config, re.MULTILINE), (
         "mkdocs.yml must list docs/hooks/reading_time.py under hooks:")
     assert re.search(r"^exclude_docs:[^\n]*\n(?:\s+\S[^\n]*\n)*?\s+hooks/\s*$", config, re.MULTILINE), (
         "docs/hooks/ must be in exclude_docs (a hook is not a page or an asset of the site)")
