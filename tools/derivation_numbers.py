@@ -131,7 +131,7 @@ def render(ex: Example | None = None) -> str:
             "$$", r"U = " + _mat(UNARY) + r",\qquad w = " + _mat(WEIGHTS)
             + r"\quad(\text{rows } m,\ \text{columns } l),", "$$", "",
             "and the two kernels without their diagonal "
-            r"($K_0 = e^{-(I_i-I_j)^2/2}/(P-1)$, $K_1 = \tfrac12 e^{-(x_i-x_j)^2}$):", "",
+            r"($K_0 = e^{-(I_i-I_j)^2/2}/(P-1)$, $K_1 = \tfrac12 e^{-(v_i-v_j)^2}$, with $v_i$ the column of pixel $i$):", "",
             "$$", "K_0 = " + _mat(ex.K[0]) + r",\qquad K_1 = " + _mat(ex.K[1]) + ".", "$$", ""]
     out += ["**Forward.** Each block of three rows is one iteration; $q_t = Q_t(\\cdot, 1)$, the probability of "
             "*mass* at each pixel.", "",
