@@ -102,18 +102,19 @@ def findings_sections(text: str) -> str:
     beside the text that discusses it. Lines outside findings (progress, headers) are left out.
     """
     sections: list[tuple[str, list[str]]] = []
+    inside = False  # the last line belongs to a finding
     for line in text.splitlines():
         m = FINDING.match(line)
         if m:
             sections.append((m.group(1), [line]))
-        elif sections and line.startswith(" ") and _continues(line):
+            inside = True
+        elif inside and line.startswith(" ") and _continues(line):
             sections[-1][1].append(line)
-        elif sections and sections[-1][0] != "":
-            sections.append(("", []))  # the finding ended; what follows is not part of it
+        else:
+            inside = False
     out = []
     for number, lines in sections:
-        if number:
-            out += [f"--8<-- [start:f{number}]", *lines, f"--8<-- [end:f{number}]"]
+        out += [f"--8<-- [start:f{number}]", *lines, f"--8<-- [end:f{number}]"]
     return "\n".join(out) + "\n"
 
 

@@ -85,8 +85,7 @@ VALID_SPECS = ("phantom", *(f"phantom:{preset}" for preset in PRESETS),
 
 def data_help(default: str | None = "phantom") -> str:
     """The --data help of every command, from `SOURCES`."""
-    specs = ", ".join(("phantom", *(f"phantom:{p}" for p in PRESETS if p != "inbreast"),
-                       *(src.spec for name, src in SOURCES.items() if name != "phantom")))
+    specs = ", ".join(s for s in VALID_SPECS if s != "phantom:inbreast")  # = plain "phantom"
     return f"data spec: {specs}" + (f" (default {default})" if default else "") + "; see docs/data.md"
 
 
