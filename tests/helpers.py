@@ -91,3 +91,44 @@ def load_benchmark(name: str):  # noqa: ANN201
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+# ---------------------------------------------------------------- one training step of a variant
+#: (variant, graph) pairs a step is checked for: every variant, both graphs for those with a CRF.
+VARIANT_GRAPHS = [(v, g) for v in ts.models.VARIANTS for g in ("dense", "grid4") if g == "dense" or "crf" in v]
+
+
+def variant_step(variant: str, graph: str, x: Any, y: Any, device: str = "cpu", adam: bool = False,
+                 logits: bool = False) -> dict[str, Any]:
+    """One training step of a fresh `variant` (seed 0, prior 0.4) on `device`, as NumPy results.
+
+    Returns ``loss``, ``r_ratio`` and ``grads`` (name -> gradient); with ``adam`` also ``params``
+    after one Adam step (lr 3e-3); with ``logits`` also the eval-mode logits of x.
+    x, y: arrays of `device` (N, 1, H, W) and (N, H, W). Run it inside whatever fast-path switch
+    the caller compares.
+    """
+    from tinyseg.adversarial import loss_and_backward
+    from tinyseg.optim import Adam
+
+    model = ts.models.build_model(variant, np.full(x.shape[-2:], 0.4), seed=0, crf_graph=graph).to(device)
+    opt = Adam(model.parameters(), lr=3e-3) if adam else None
+    model.zero_grad()
+    res = loss_and_backward(model, x, y, adversarial=model.adversarial, eps=0.1)
+    out: dict[str, Any] = {"loss": res.loss, "r_ratio": float(res.r_ratio),
+                           "grads": {n: ts.as_numpy(p.grad) for n, p in model.named_parameters()}}
+    if opt is not None:
+        opt.step()
+        out["params"] = {n: ts.as_numpy(p.data) for n, p in model.named_parameters()}
+    if logits:
+        model.eval()
+        with ts.no_grad():
+            out["logits"] = ts.as_numpy(model(ts.Tensor(x)).data)
+    return out
+
+
+def assert_grads_close(got: dict[str, np.ndarray], expected: dict[str, np.ndarray], rel: float = 2e-3) -> None:
+    """Every parameter gradient within `rel` of the largest entry of the expected one (float32 steps)."""
+    assert got.keys() == expected.keys()
+    for n, g in expected.items():
+        scale = max(1e-6, float(np.abs(g).max()))
+        np.testing.assert_allclose(got[n], g, rtol=0, atol=rel * scale, err_msg=f"gradient {n}")

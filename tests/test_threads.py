@@ -137,8 +137,63 @@ def test_a_dense_crf_step_is_the_same_at_1_and_2_threads_and_repeats_bit_for_bit
     assert a.keys() == b.keys() and len(a) > 3
     for k in a:
         scale = np.abs(a[k]).max()
-        np.testing.assert_allclose(b[k], a[k], rtol=0, atol=2e-5 * scale, err_msg=k)  # float32 rounding
+        np.testing.assert_allclose(b[k], a[k], rtol=0, atol=2e-5 * scale, err_msg=k)  # float32 rounding at most
+        # in fact bit for bit: BLAS runs on one thread inside the step and each chunk's work is the same
+        np.testing.assert_array_equal(b[k], a[k], err_msg=k)
         np.testing.assert_array_equal(c[k], b[k], err_msg=k)  # same thread count: bit for bit
+
+
+# A training step and an eval forward pass of an FCN, recording the BLAS pools' thread counts inside
+# a convolution (a BLAS product of the FCN) and after.
+_STEP_PROBE = """
+import json, sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+from threadpoolctl import threadpool_info
+from _common import make_batch
+import tinyseg as ts
+from tinyseg.adversarial import loss_and_backward
+from tinyseg.functions import conv
+from tinyseg.models import build_model
+
+def blas():
+    return sorted(d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas")
+
+seen = []
+forward = conv.Conv2dOp.forward
+def probing(self, *args):
+    seen.append(blas())
+    return forward(self, *args)
+conv.Conv2dOp.forward = probing
+import scipy.linalg.blas  # both pools loaded before the first look
+before = blas()
+model = build_model("fcn", dtype=np.float32)
+x, y = make_batch(4)
+loss_and_backward(model, x.astype(np.float32), y)
+in_step = list(seen)
+seen.clear()
+with ts.no_grad():
+    model(ts.Tensor(x.astype(np.float32)))
+print("PROBE " + json.dumps({"before": before, "step": in_step, "forward": seen, "after": blas()}))
+"""
+
+
+def _step_probe(**settings: str) -> dict:
+    p = subprocess.run([sys.executable, "-c", _STEP_PROBE, str(ROOT / "benchmarks")], env=_clean_env(**settings),
+                       capture_output=True, text=True, timeout=300, check=True)
+    return json.loads(next(ln for ln in p.stdout.splitlines() if ln.startswith("PROBE "))[6:])
+
+
+def test_a_training_step_and_a_forward_pass_run_blas_on_one_thread_and_restore_it() -> None:
+    out = _step_probe()
+    assert len(out["before"]) >= 2 and out["step"] and out["forward"]
+    assert all(pools == [1] * len(out["before"]) for pools in out["step"] + out["forward"])
+    assert out["after"] == out["before"]  # the user's own NumPy code keeps its cores
+
+
+def test_the_users_blas_setting_wins_in_a_training_step() -> None:
+    out = _step_probe(OPENBLAS_NUM_THREADS="2")
+    assert all(pools == out["before"] for pools in out["step"] + out["forward"])
 
 
 def test_adam_updates_the_same_bit_for_bit_on_1_and_2_threads(monkeypatch) -> None:

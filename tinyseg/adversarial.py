@@ -29,6 +29,7 @@ from .autodiff import Tensor
 from .backend import get_array_module
 from .config import check_choice
 from .models import SegmentationModel
+from .threads import blas_on_one_thread
 
 
 def adversarial_perturbation(g: Any, eps: float) -> Any:
@@ -98,6 +99,7 @@ def l2_term(model: SegmentationModel, lam: float, scope: str = "crf") -> Tensor 
     return F.l2_penalty(params, lam) if params else None
 
 
+@blas_on_one_thread()  # tinyseg shares out the cores itself (tinyseg.threads)
 def loss_and_backward(model: SegmentationModel, images: Any, labels: Any, adversarial: bool = False,
                       eps: float = 0.1, lam: float = 0.5, l2_scope: str = "crf",
                       adv_kernel: str = "full", sync: bool = True) -> StepResult:

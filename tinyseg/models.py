@@ -17,6 +17,7 @@ from .autodiff import Parameter, Tensor, no_grad
 from .backend import get_array_module
 from .config import check_choice
 from .nn import Conv2d, ConvTranspose2d, MaxPool2d, MeanFieldCRF, Module, ModuleList, PositionPrior
+from .threads import blas_on_one_thread
 
 FCN_CONFIGS: dict[str, tuple[int, int, int, int, int, int]] = {
     "fcn1": (6, 5, 12, 5, 588, 7),
@@ -157,6 +158,7 @@ class SegmentationModel(Module):
             self.fcn = FCN(fcn_configs[0] if fcn_configs else "fcn1", prior, size, seed, dtype)
         self.crf = MeanFieldCRF(crf_graph, n_iter, n_iter_eval, dtype=dtype, **crf_options) if crf else None
 
+    @blas_on_one_thread()  # tinyseg shares out the cores itself (tinyseg.threads)
     # --8<-- [start:segmentation_forward]
     def forward(self, x: Tensor, crf_image: Tensor | None = None) -> Tensor:
         """Logits for images x (N, 1, H, W).

@@ -3,19 +3,25 @@
 NumPy's and SciPy's wheels each load their own OpenBLAS, and each OpenBLAS keeps a pool of
 worker threads, one per core unless ``OPENBLAS_NUM_THREADS`` (or ``OMP_NUM_THREADS``,
 ``MKL_NUM_THREADS``) says otherwise. After a threaded product those workers keep spinning for a
-while (about 0.1 s) in case more work comes. Where a matrix product is the work, as in the FCN's
-convolutions, that is what we want: BLAS gets every core. Where tinyseg runs threads of its own
-(the dense CRF's kernel builds, `tinyseg.functions.crf_chunks`), BLAS threads would compete
-with them for the same cores, so there a region limits every BLAS pool to the calling thread:
+while (about 0.1 s) in case more work comes, on the cores other threads want. tinyseg's
+products are small (the FCN's take 0.1–0.5 ms each at batch 29, too short to share out), so a
+threaded BLAS buys them nothing and its spinning workers slow everything after them. So:
 
-    with own_threads() as workers:   # BLAS: 1 thread per caller inside
-        futures = [workers.submit(build, i) for i in chunks]
+* A training step (`tinyseg.adversarial.loss_and_backward`) and a model's forward pass run in
+  `blas_on_one_thread()`: every BLAS pool on the calling thread, nothing left spinning.
+* Where the work splits into independent pieces, tinyseg runs its own worker threads, which
+  wait without spinning: the dense CRF's images (`tinyseg.functions.crf_chunks`), Adam's
+  blocks of parameters (`in_shares`):
+
+      with own_threads() as workers:   # BLAS: 1 thread per caller inside
+          futures = [workers.submit(work, i) for i in chunks]
 
 * tinyseg's own threads: `tinyseg.backend.cpu_threads()` (``TINYSEG_NUM_THREADS``, else the BLAS
   variables, else every core this process may use).
 * The BLAS pools: limited with `threadpoolctl`, which sees every BLAS library loaded in the
-  process (NumPy's and SciPy's), and restored when the region ends. A user who set one of the
-  BLAS variables keeps exactly that count everywhere: tinyseg then leaves the pools alone.
+  process (NumPy's and SciPy's), and restored when the region ends: your own NumPy code
+  outside tinyseg's calls keeps every core. A user who set one of the BLAS variables keeps
+  exactly that count everywhere: tinyseg then leaves the pools alone.
 * tinyseg never sets an environment variable.
 
 The controller and the worker pools are made once per process and reused, so entering a region
@@ -90,14 +96,21 @@ if hasattr(os, "register_at_fork"):
 
 
 @contextmanager
+def blas_on_one_thread() -> Iterator[None]:
+    """A region where every BLAS pool runs on the calling thread (unless the user set a BLAS
+    variable): no BLAS worker is left spinning when the region's own threads need the cores."""
+    with nullcontext() if blas_threads_set_by_user() else blas_controller().limit(limits=1, user_api="blas"):
+        yield
+
+
+@contextmanager
 def own_threads() -> Iterator[Executor]:
     """A region where tinyseg's own threads do the work: yields an executor of `cpu_threads()`
     workers (one: calls run inline) and limits every BLAS pool to 1 thread until it ends.
 
     When the user set a BLAS thread variable, the pools keep the user's count.
     """
-    limit = nullcontext() if blas_threads_set_by_user() else blas_controller().limit(limits=1, user_api="blas")
-    with limit:
+    with blas_on_one_thread():
         yield _pool(cpu_threads())
 
 
@@ -117,3 +130,4 @@ def in_shares(fn: Callable[..., Any], items: Sequence[Any], *args: Any, threads:
         fn(items[0::n], 0, *args)  # share 0 on the calling thread
         for future in others:
             future.result()
+

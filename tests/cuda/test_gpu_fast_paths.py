@@ -20,15 +20,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import tinyseg as ts
 import tinyseg.cuda as tc
-from tinyseg.adversarial import loss_and_backward
 from tinyseg.backend import cupy_module, gpu_available
 from tinyseg.gradcheck import GRADCHECK_CASES, run_case
-from tinyseg.models import VARIANTS, build_model
-from tinyseg.optim import Adam
 
-from helpers import FAST, NO_KERNEL, case_outputs, fast_paths_emulated  # tests/ is on sys.path (rootdir conftest)
+from helpers import (FAST, NO_KERNEL, VARIANT_GRAPHS, assert_grads_close, case_outputs,  # tests/ is on sys.path
+                     fast_paths_emulated, variant_step)  # (rootdir conftest)
 
 DRYRUN = os.environ.get("TINYSEG_GPU_DRYRUN") == "1"
 pytestmark = pytest.mark.skipif(not gpu_available() and not DRYRUN,
@@ -94,32 +91,22 @@ def test_fast_path_passes_the_float64_gradient_check_on_the_device(name: str) ->
         run_case(GRADCHECK_CASES[name], xp=xp)
 
 
-@pytest.mark.parametrize("graph", ["dense", "grid4"])
-@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("variant, graph", VARIANT_GRAPHS)
 def test_training_step_with_fast_paths_equals_the_plain_step_on_the_device(variant: str, graph: str) -> None:
-    if graph == "grid4" and "crf" not in variant:
-        pytest.skip("no CRF")
     rng = np.random.default_rng(0)
     n = 4 if DRYRUN and not gpu_available() else 29
     x = _device_array(rng.standard_normal((n, 1, 40, 40)).astype(np.float32))
     y = _device_array(rng.integers(0, 2, (n, 40, 40)))
+    device = "cpu" if DRYRUN and not gpu_available() else "gpu"
     out = {}
     for on in (False, True):
-        model = build_model(variant, np.full((40, 40), 0.4), seed=0, crf_graph=graph)
-        if not DRYRUN or gpu_available():
-            model.to("gpu")
-        opt = Adam(model.parameters(), lr=3e-3)
         with _fast(on):
-            res = loss_and_backward(model, x, y, adversarial=model.adversarial, eps=0.1)
-            grads = {k: ts.as_numpy(p.grad) for k, p in model.named_parameters()}
-            opt.step()
-        out[on] = (res.loss, float(res.r_ratio), grads, {k: ts.as_numpy(p.data) for k, p in model.named_parameters()})
-    (l0, r0, g0, p0), (l1, r1, g1, p1) = out[False], out[True]
-    assert l1 == pytest.approx(l0, rel=1e-4)
-    assert r1 == pytest.approx(r0, rel=1e-4)
-    for k in g0:
-        scale = max(1e-6, float(np.abs(g0[k]).max()))
-        np.testing.assert_allclose(g1[k], g0[k], rtol=0, atol=2e-3 * scale, err_msg=f"gradient {k}")
-        # Adam's first step is lr·g/(|g| + eps): where g is near zero, float32 rounding of g moves it
-        # by a fraction of lr, so the parameters are compared to 2 % of lr.
-        np.testing.assert_allclose(p1[k], p0[k], rtol=0, atol=0.02 * 3e-3, err_msg=f"parameter {k} after one Adam step")
+            out[on] = variant_step(variant, graph, x, y, device, adam=True)
+    plain, fast = out[False], out[True]
+    assert fast["loss"] == pytest.approx(plain["loss"], rel=1e-4)
+    assert fast["r_ratio"] == pytest.approx(plain["r_ratio"], rel=1e-4)
+    assert_grads_close(fast["grads"], plain["grads"])
+    # Adam's first step is lr·g/(|g| + eps): where g is near zero, float32 rounding of g moves it
+    # by a fraction of lr, so the parameters are compared to 2 % of lr.
+    for k, p in plain["params"].items():
+        np.testing.assert_allclose(fast["params"][k], p, rtol=0, atol=0.02 * 3e-3, err_msg=f"parameter {k} after one Adam step")

@@ -9,9 +9,9 @@ import tinyseg as ts
 from tinyseg.adversarial import loss_and_backward
 from tinyseg.backend import cupy_module, gpu_available
 from tinyseg.gradcheck import GRADCHECK_CASES
-from tinyseg.models import VARIANTS, build_model
+from tinyseg.models import build_model
 
-from helpers import case_outputs  # tests/ is on sys.path (rootdir conftest)
+from helpers import VARIANT_GRAPHS, assert_grads_close, case_outputs, variant_step  # tests/ is on sys.path (rootdir conftest)
 
 pytestmark = pytest.mark.skipif(not gpu_available(), reason="CuPy with a CUDA GPU is not available")
 
@@ -32,31 +32,17 @@ def test_every_gradcheck_case_agrees_on_cupy_and_numpy_in_float32(name: str) -> 
         np.testing.assert_allclose(a, b, rtol=2e-3, atol=2e-4 * max(1.0, float(np.abs(b).max())))
 
 
-@pytest.mark.parametrize("graph", ["dense", "grid4"])
-@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("variant, graph", VARIANT_GRAPHS)
 def test_every_variant_training_step_agrees_on_cupy_and_numpy(variant: str, graph: str) -> None:
-    if graph == "grid4" and "crf" not in variant:
-        pytest.skip("no CRF")
+    cp = cupy_module()
     rng = np.random.default_rng(0)
     x = rng.standard_normal((4, 1, 40, 40)).astype(np.float32)
     y = rng.integers(0, 2, (4, 40, 40))
-    prior = np.full((40, 40), 0.4)
-    results = {}
-    for dev in ("cpu", "gpu"):
-        m = build_model(variant, prior, seed=0, crf_graph=graph).to(dev)
-        xp = ts.get_array_module(m.parameters()[0].data)
-        m.zero_grad()
-        res = loss_and_backward(m, xp.asarray(x), xp.asarray(y), adversarial=m.adversarial, eps=0.1)
-        m.eval()
-        with ts.no_grad():
-            logits = ts.as_numpy(m(ts.Tensor(xp.asarray(x))).data)
-        results[dev] = (res, {n: ts.as_numpy(p.grad) for n, p in m.named_parameters()}, logits)
-    (r_np, g_np, l_np), (r_cp, g_cp, l_cp) = results["cpu"], results["gpu"]
-    assert r_cp.loss == pytest.approx(r_np.loss, rel=1e-4)
-    np.testing.assert_allclose(l_cp, l_np, rtol=1e-3, atol=1e-3)
-    for n in g_np:
-        scale = max(1e-6, float(np.abs(g_np[n]).max()))
-        np.testing.assert_allclose(g_cp[n], g_np[n], rtol=0, atol=2e-3 * scale, err_msg=n)
+    on_cpu = variant_step(variant, graph, x, y, "cpu", logits=True)
+    on_gpu = variant_step(variant, graph, cp.asarray(x), cp.asarray(y), "gpu", logits=True)
+    assert on_gpu["loss"] == pytest.approx(on_cpu["loss"], rel=1e-4)
+    np.testing.assert_allclose(on_gpu["logits"], on_cpu["logits"], rtol=1e-3, atol=1e-3)
+    assert_grads_close(on_gpu["grads"], on_cpu["grads"])
 
 
 def test_float64_gradient_checks_run_on_cupy() -> None:
@@ -95,7 +81,6 @@ def test_fused_adam_on_cupy_matches_the_numpy_update() -> None:
 def test_gpu_training_step_runs_every_fast_path_and_matches_the_plain_path_on_the_gpu(graph) -> None:
     """Fast paths on and off on the same GPU: every kernel of tinyseg/cuda ran, and the results agree."""
     import tinyseg.cuda as tc
-    from tinyseg.optim import Adam
 
     cp = cupy_module()
     rng = np.random.default_rng(0)
@@ -103,15 +88,11 @@ def test_gpu_training_step_runs_every_fast_path_and_matches_the_plain_path_on_th
     y = cp.asarray(rng.integers(0, 2, (29, 40, 40)))
     out = {}
     for on in (True, False):
-        m = build_model("adv_multi_fcn_crf", np.full((40, 40), 0.4), seed=0, crf_graph=graph).to("gpu")
-        opt = Adam(m.parameters(), lr=3e-3)
         before = dict(tc.launches)
         with tc.fast_paths(on):
-            res = loss_and_backward(m, x, y, adversarial=True, eps=0.1)
-            grads = {n: ts.as_numpy(p.grad) for n, p in m.named_parameters()}
-            opt.step()
+            step = variant_step("adv_multi_fcn_crf", graph, x, y, "gpu", adam=True)
         ran = {k for k, v in tc.launches.items() if v > before.get(k, 0)}
-        out[on] = (res.loss, grads, ran)  # (Adam's update is compared in test_fused_adam_... above)
+        out[on] = (step["loss"], step["grads"], ran)  # (Adam's update is compared in test_fused_adam_... above)
     (l1, g1, ran1), (l0, g0, ran0) = out[True], out[False]
     assert not ran0
     assert {"col2im_gather", "maxpool2x2_forward", "maxpool2x2_backward", "softmax_xent_forward",
@@ -119,9 +100,7 @@ def test_gpu_training_step_runs_every_fast_path_and_matches_the_plain_path_on_th
             "log_softmax_backward", f"crf_{graph}_step",
             f"crf_{graph}_step_backward", f"crf_{graph}_ones_backward"} <= ran1
     assert l1 == pytest.approx(l0, rel=1e-4)
-    for n in g0:
-        scale = max(1e-6, float(np.abs(g0[n]).max()))
-        np.testing.assert_allclose(g1[n], g0[n], rtol=0, atol=2e-3 * scale, err_msg=n)
+    assert_grads_close(g1, g0)
 
 
 def test_gpu_step_runs_no_unverified_kernel_by_default() -> None:

@@ -7,7 +7,9 @@ import pytest
 
 import tinyseg.functions as F
 from tinyseg.backend import as_numpy
-from tinyseg.functions.crf_kernels import crf_kernels, symmetric_matvec
+from tinyseg.functions import crf_dense
+from tinyseg.functions.crf_dense import symmetric_matvec
+from tinyseg.functions.crf_kernels import crf_kernels
 
 from helpers import brute_force_kernel  # tests/ is on sys.path (rootdir conftest)
 
@@ -78,6 +80,33 @@ def test_crf_symmetric_matvec_reads_the_upper_triangle_only(dtype, tol):
     got = symmetric_matvec(stored, x)
     assert got.dtype == dtype
     np.testing.assert_allclose(got, np.einsum("nij,nj->ni", S.astype(np.float64), x), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_crf_symmetric_matvec_calls_the_same_blas_routine_as_scipys_wrapper(dtype):
+    """The GIL-free call through `scipy.linalg.cython_blas` gives SciPy's `symv` result bit for bit
+    (same routine, same library), for a strided map and an empty batch; SciPy's wrapper is the fallback."""
+    from scipy.linalg.blas import get_blas_funcs
+
+    assert crf_dense._symv_for(dtype)[0] is not None  # the ctypes path is the one taken here
+    rng = np.random.default_rng(9)
+    K = rng.standard_normal((3, 50, 50)).astype(dtype)  # only its upper triangle is read
+    x = rng.standard_normal((3, 2, 50)).astype(dtype)[:, 0]  # strided
+    wrapper = get_blas_funcs("symv", (K,))
+    expected = np.stack([wrapper(1.0, Kn.T, xn, lower=1) for Kn, xn in zip(K, x)])
+    np.testing.assert_array_equal(symmetric_matvec(K, x), expected)
+    assert symmetric_matvec(K[:0], x[:0]).shape == (0, 50)
+    with pytest.raises(TypeError, match="float32 or float64"):
+        symmetric_matvec(K.astype(np.float16), x.astype(np.float16))
+
+
+def test_crf_symmetric_matvec_falls_back_to_scipys_wrapper(monkeypatch):
+    """Without SciPy's C-level interface the wrapper computes the same product."""
+    rng = np.random.default_rng(10)
+    K, x = rng.standard_normal((2, 20, 20)), rng.standard_normal((2, 20))
+    fast = symmetric_matvec(K, x)
+    monkeypatch.setitem(crf_dense._SYMV, np.dtype(np.float64), (None, None))
+    np.testing.assert_array_equal(symmetric_matvec(K, x), fast)
 
 
 def test_crf_dense_kernel_cpu_computes_the_upper_triangle():

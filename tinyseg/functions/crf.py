@@ -72,8 +72,9 @@ class MeanFieldCRFOp(Op):
         self.U, self.w = U, per_label_weights(weights.astype(unary.dtype))  # w (2, 2)
         self.kernels = KernelChunks(image.astype(unary.dtype), self.graph, self.include_self, self.keep_kernels)
         Z, self.saved = xp.empty_like(U), {}
-        for i, batch, ks in self.kernels:
-            Z[batch], saved = self._forward_chunk(U[batch], ks)
+        # each chunk of the batch with its kernels (KernelChunks shares the chunks out among threads)
+        for i, batch, (Z_chunk, saved) in self.kernels.map(lambda i, batch, ks: self._forward_chunk(U[batch], ks)):
+            Z[batch] = Z_chunk
             if self.keep_kernels:
                 self.saved[i] = saved
         return Z.reshape(N, 2, H, W)  # (N, 2, P) -> (N, 2, H, W)
@@ -104,9 +105,13 @@ class MeanFieldCRFOp(Op):
         gZ = gy.reshape(N, 2, H * W)  # (N, 2, P)
         gU, gw = xp.empty_like(gZ), xp.zeros((2, 2), dtype=gy.dtype)
         gI = xp.zeros((N, H * W), dtype=gy.dtype) if need_image else None
-        for i, batch, ks in self.kernels:
-            gU[batch], gw_chunk, gI_chunk = self._backward_chunk(gZ[batch], ks, self.saved[i], need_image)
-            gw += gw_chunk
+
+        def chunk(i: int, batch: slice, ks: list[Any]) -> tuple[Any, Any, Any]:
+            return self._backward_chunk(gZ[batch], ks, self.saved[i], need_image)
+
+        for i, batch, (gU_chunk, gw_chunk, gI_chunk) in self.kernels.map(chunk):
+            gU[batch] = gU_chunk
+            gw += gw_chunk  # in the order the chunks were scheduled, whichever thread ran them
             if need_image:
                 gI[batch] = gI_chunk
         return self._input_grads(gU, gw, gI, self.U)

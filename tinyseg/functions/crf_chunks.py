@@ -10,9 +10,7 @@ See: docs/performance.md ("How the CPU builds the dense CRF's kernel"), tests/fu
 """
 from __future__ import annotations
 
-from collections import deque
-from concurrent.futures import Executor, Future
-from typing import Any, Iterator
+from typing import Any, Callable
 
 import numpy as np
 
@@ -29,30 +27,33 @@ _WAVE_BYTES = 192 * 2**20
 
 
 class KernelChunks:
-    """The CRF's kernels for a batch, chunk by chunk.
+    """The CRF's kernels for a batch, chunk by chunk: `map` runs a function on every chunk.
 
-    Iterating yields ``(i, batch, kernels)``: chunk i, its slice of the batch and `crf_kernels`
-    for it; each pass yields every chunk once, in the order that needs the least memory.
+    ``map(fn)`` runs ``fn(i, batch, kernels)`` for every chunk i, where ``batch`` is the chunk's
+    slice of the batch and ``kernels`` its `crf_kernels`, and returns ``(i, batch, result)`` for
+    each, in the order the chunks were scheduled (the same whatever the thread count).
 
     * The GPU, and the cheap grid4 stencils: the whole batch is one chunk (memory is plentiful
-      there, kernel launches are not).
+      there, kernel launches are not), run on the calling thread.
     * Dense kernels on the CPU: chunks of `_CHUNK_BYTES` (one 40×40 image: a 10 MB kernel, which
-      stays in cache while mean field iterates on it), grouped in waves of at most `_WAVE_BYTES`,
-      which is also the most kernel memory alive at once. Kernels are built ahead by
-      `own_threads()` workers, into the arrays of used chunks, while the caller iterates on the
-      ones already built (NumPy releases the interpreter lock inside its ufuncs); BLAS runs on
-      the calling thread meanwhile, so the cores go to the builds and the caller, not to
-      spinning BLAS workers. Building order and results do not depend on the thread count.
+      stays in cache while mean field iterates on it). `own_threads()` workers take the chunks in
+      order, each building a chunk's kernel and at once running ``fn`` on it, so each core works
+      on its own image while that image's kernel is in cache (NumPy's loops and BLAS's ``symv``,
+      `tinyseg.functions.crf_dense`, let go of the interpreter lock). BLAS runs one thread per
+      worker meanwhile, so the cores go to the workers, not to spinning BLAS threads. A used
+      chunk's array serves the next build. Each chunk's result depends on its images alone, not
+      on which thread ran it or when, so results do not depend on the thread count.
 
-    With ``keep`` (a backward pass will iterate again) the first pass keeps its last wave; the
-    next pass yields that wave first and then builds the earlier waves again, last first.
-    Keeping every kernel of a batch of 29 would take 297 MB.
+    With ``keep`` (a backward pass will map again) the first pass keeps the kernels of its last
+    wave of chunks, at most `_WAVE_BYTES`; the next pass runs that wave first and then builds the
+    earlier waves again, last first. Kernel memory alive at once is the kept wave plus one chunk
+    per worker. Keeping every kernel of a batch of 29 would take 297 MB.
 
     Args:
         image: (N, 1, H, W) features.
         graph: ``"dense"`` or ``"grid4"``.
         include_self: keep the self pair.
-        keep: the kernels will be iterated again (the backward pass).
+        keep: the kernels will be used again (the backward pass).
     """
 
     def __init__(self, image: Any, graph: str, include_self: bool, keep: bool) -> None:
@@ -66,44 +67,46 @@ class KernelChunks:
         self.waves = [list(range(max(0, w1 - self.wave), w1)) for w1 in range(n, 0, -self.wave)][::-1]  # last full
         self.kept: dict[int, list[Any]] = {}
         self.spare: list[Any] = []  # the arrays of used dense chunks, for the next builds
-        self.arrays = 0  # dense kernel arrays made so far (at most `wave`)
-        self.iterated = False
+        self.passes = 0
 
-    def __iter__(self) -> Iterator[tuple[int, slice, list[Any]]]:
-        first, self.iterated = not self.iterated, True
+    def map(self, fn: Callable[[int, slice, list[Any]], Any]) -> list[tuple[int, slice, Any]]:
+        """``(i, batch, fn(i, batch, kernels))`` for every chunk i, in the order scheduled (see the class)."""
+        first = self.passes == 0
+        self.passes += 1
         order = [i for wave in (self.waves if first else self.waves[::-1]) for i in wave]  # later: kept wave first
         keep = set(self.waves[-1]) if first and self.keep else set()
+        results: dict[int, Any] = {}
+
+        def run(i: int) -> None:
+            ks = self.kept.pop(i) if i in self.kept else self._build(i)
+            results[i] = fn(i, self.batches[i], ks)
+            if i in keep:
+                self.kept[i] = ks
+            elif self.cpu_dense:  # used: its array serves the next build
+                self.spare.append(ks[0].K.base if ks[0].K.base is not None else ks[0].K)
+
         if not self.cpu_dense:
             for i in order:
-                ks = self.kept.pop(i) if i in self.kept else self._build(i, None)
-                if i in keep:
-                    self.kept[i] = ks
-                yield i, self.batches[i], ks
-            return
-        with own_threads() as workers:  # one region per pass (BLAS on the calling thread inside)
-            todo = deque(i for i in order if i not in self.kept)  # to build, in the order of use
-            built: dict[int, Future] = {}
-            self._build_ahead(todo, built, workers)
-            for i in order:
-                ks = self.kept.pop(i) if i in self.kept else built.pop(i).result()
-                if i in keep:
-                    self.kept[i] = ks
-                yield i, self.batches[i], ks
-                if i not in keep:  # used: its array serves the next build
-                    self.spare.append(ks[0].K.base)
-                    self._build_ahead(todo, built, workers)
+                run(i)
+            return [(i, self.batches[i], results[i]) for i in order]
+        with own_threads() as workers:  # BLAS: one thread per caller inside
+            futures = [workers.submit(run, i) for i in order]
+            try:
+                for future in futures:
+                    future.result()
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+        return [(i, self.batches[i], results[i]) for i in order]
 
-    def _build(self, i: int, out: Any) -> list[Any]:
+    def _build(self, i: int) -> list[Any]:
+        """Chunk i's kernels; on the CPU's dense graph into a spare array, or a new one."""
+        out = None
+        if self.cpu_dense:
+            n, P = self.batches[i].stop - self.batches[i].start, self.image.shape[-2] * self.image.shape[-1]
+            try:
+                out = self.spare.pop()[:n]  # list.pop is atomic: two workers never get one array
+            except IndexError:
+                out = np.empty((self.per_chunk, P, P), self.image.dtype)[:n]
         return crf_kernels(self.image[self.batches[i]], self.graph, self.include_self, out=out)
-
-    def _build_ahead(self, todo: deque, built: dict[int, Future], workers: Executor) -> None:
-        """Start building the next chunks of `todo`, each into a spare array or, while fewer than
-        `wave` exist, a new one (allocated here, in the calling thread)."""
-        P = self.image.shape[-2] * self.image.shape[-1]
-        while todo and (self.spare or self.arrays < self.wave):
-            if not self.spare:
-                self.spare.append(np.empty((self.per_chunk, P, P), self.image.dtype))
-                self.arrays += 1
-            i = todo.popleft()
-            out = self.spare.pop()[: self.batches[i].stop - self.batches[i].start]
-            built[i] = workers.submit(self._build, i, out)

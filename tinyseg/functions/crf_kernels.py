@@ -23,8 +23,9 @@ $k_{ii}x_i$ is subtracted from the full product. The dense intensity kernel is d
 $P-1$ so that its message is an average (docs: derivations/mean_field.md, and `crf_default_weights`).
 
 Longer than the usual ~300 lines because it holds both graphs' kernels behind one interface,
-with their image gradients; the threads and memory budget of the CPU's dense kernels live
-in `tinyseg.functions.crf_chunks`.
+with their image gradients. How the CPU builds and multiplies the dense kernel fast lives in
+`tinyseg.functions.crf_dense`; the threads and memory budget of the dense kernels in
+`tinyseg.functions.crf_chunks`.
 
 See: lessons/03_crf.py, tests/functions/test_crf_kernels.py.
 """
@@ -36,23 +37,9 @@ import numpy as np
 
 from ..backend import get_array_module, is_cupy_array
 from ..config import CHOICES
+from .crf_dense import build_dense_kernel, symmetric_matvec
 
 GRAPHS = CHOICES["crf_graph"]  # "dense" (the paper), "grid4" (the authors' code)
-_ROWS = 128  # rows per block of the CPU's dense build (at 40×40, 0.8 MB: its four passes stay in cache)
-
-
-def symmetric_matvec(K: np.ndarray, x: np.ndarray) -> np.ndarray:
-    r"""$K_n x_n$ for symmetric matrices given by their upper triangle: (N, P, P), (N, P) -> (N, P).
-
-    BLAS's ``symv`` per matrix: it reads only the entries $j \ge i$ (what is below the diagonal
-    is never read), half the memory traffic of a full product. NumPy arrays only.
-    """
-    from scipy.linalg.blas import get_blas_funcs  # noqa: PLC0415  (scipy.linalg is slow to import)
-
-    symv = get_blas_funcs("symv", (K, x))
-    # The transpose of a C-order matrix is a Fortran-order view of it (no copy), whose lower
-    # triangle, as BLAS sees it, is the upper triangle of K_n.
-    return np.stack([symv(1.0, Kn.T, xn, lower=1) for Kn, xn in zip(K, x)]) if len(K) else x.copy()
 
 
 class DenseIntensityKernel:
@@ -80,18 +67,7 @@ class DenseIntensityKernel:
         self.self_weight = 1.0 if include_self else 0.0
         self.upper_only = not is_cupy_array(image)
         K = xp.empty((N, P, P), dtype=image.dtype) if out is None else out
-        # --8<-- [start:dense_build]
-        rows = _ROWS if self.upper_only else P  # the GPU: the whole matrix as one block
-        for r0 in range(0, P, rows):  # a block of rows at a time, in place
-            r1 = min(r0 + rows, P)
-            c0 = r0 if self.upper_only else 0  # columns c0..P-1: j >= i, or all of them
-            Kb = K[:, r0:r1, c0:]  # rows r0..r1-1
-            xp.subtract(image[:, r0:r1, None], image[:, None, c0:], out=Kb)  # I_i - I_j
-            xp.multiply(Kb, Kb, out=Kb)
-            Kb *= -0.5
-            xp.exp(Kb, out=Kb)
-        # --8<-- [end:dense_build]
-        self.K = K  # (N, P, P), unscaled, diagonal 1 (CPU: the upper triangle)
+        self.K = build_dense_kernel(image, K, self.upper_only)  # (N, P, P), unscaled, diagonal 1
 
     def apply(self, x: Any) -> Any:
         """(N, P) -> (N, P): the scaled kernel times x, self pair removed unless kept."""

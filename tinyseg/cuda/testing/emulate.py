@@ -49,6 +49,10 @@ Scalars follow CuPy's rule (a Python int is passed as ``long long``, a float as 
 NumPy scalar as its own dtype); a scalar whose type differs from the parameter is refused,
 because on the GPU its bytes would be misread.
 
+Longer than the usual ~300 lines because it is one job that cannot be split without
+scattering it: the source scan, the launchers it writes and the scalar rules above all follow
+one calling convention, CuPy's.
+
 See: tests/cuda/test_cuda_emulate.py.
 """
 from __future__ import annotations
