@@ -98,12 +98,14 @@ def test_cpu_summary_is_the_one_the_script_writes_from_the_committed_json() -> N
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     res = ROOT / "benchmarks/results/threads"
-    idle = res / "train_step_cpu_threads_idle.json"  # the summary is the idle machine's run
-    expected = tool.table(idle, idle, None)
+    run = res / "train_step_cpu_threads_scheduled.json"  # the summary is the latest idle run
+    expected = tool.table(run, run, res / "train_step_cpu_threads_idle.json")  # with the run before
     text = (ROOT / "benchmarks/RESULTS.md").read_text(encoding="utf-8")
     block = text[text.index(tool.START) + len(tool.START):text.index(tool.END)].strip()
     assert block == expected, "rerun benchmarks/cpu_summary.py --write (see its docstring for the files)"
-    for name in ("train_step_cpu_threads_idle.md", "train_step_cpu_threads.md"):
+    for name in ("train_step_cpu_threads_scheduled.md", "train_step_cpu_gain_dense_5rounds.md",
+                 "train_step_cpu_gain_grid4_5rounds.md", "train_step_cpu_threads_idle.md",
+                 "train_step_cpu_threads.md"):
         full = (res / name).read_text(encoding="utf-8").strip()
         assert full in text, f"the full table {name} is not in RESULTS.md as written"
 
