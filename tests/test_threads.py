@@ -19,7 +19,7 @@ from tinyseg.backend import THREAD_SETTINGS
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Runs one dense CRF forward pass in waves of 2 images (so that kernels are built ahead while
+# Runs one dense CRF forward pass in waves of 2 images (the workers build and use kernels while
 # others are used) and reports the BLAS pools' thread counts before, inside a kernel build, and after.
 _PROBE = """
 import json, threading

@@ -1,10 +1,10 @@
 """The CRF's kernels for a batch, chunk by chunk: where `MeanFieldCRFOp` spends its memory and time.
 
-Performance machinery beside the math of `tinyseg.functions.crf`, which only iterates over
-`KernelChunks`. On the CPU a dense kernel is one (P, P) matrix per image (10 MB at 40×40 in
-float32): building it costs one exponential per pixel pair and is most of a dense CRF step, so
-this module decides how many exist at once (memory), how often each is built (time) and on how
-many cores (`tinyseg.threads`).
+Performance machinery beside the math of `tinyseg.functions.crf`, which only maps its chunk
+functions over `KernelChunks`. On the CPU a dense kernel is one (P, P) matrix per image (10 MB
+at 40×40 in float32): building it costs one exponential per pixel pair and is most of a dense
+CRF step, so this module decides how many exist at once (memory), how often each is built
+(time) and on how many cores (`tinyseg.threads`).
 
 See: docs/performance.md ("How the CPU builds the dense CRF's kernel"), tests/functions/test_crf.py.
 """
