@@ -19,8 +19,8 @@ from tinyseg.backend import THREAD_SETTINGS
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Runs one dense CRF forward pass in waves of 2 images (the workers build and use kernels while
-# others are used) and reports the BLAS pools' thread counts before, inside a kernel build, and after.
+# Runs one dense CRF forward pass in waves of 2 images (each worker builds and uses its own
+# chunk's kernel) and reports the BLAS pools' thread counts before, inside a kernel build, and after.
 _PROBE = """
 import json, threading
 import numpy as np
