@@ -47,6 +47,22 @@ def _launch_cut() -> str:
     return f"{min(cuts):.1f}–{max(cuts):.1f}×"
 
 
+def _fcn_parameters() -> str:
+    """Parameters of one FCN of Table 1 (FCN 1, the `fcn` variant), in millions, e.g. '2.2'."""
+    from tinyseg.models import build_model
+
+    return f"{sum(p.data.size for p in build_model('fcn').parameters()) / 1e6:.1f}"
+
+
+def _verified_fast_paths() -> str:
+    """The fast paths `tinyseg.cuda.VERIFIED` lists, with the GPU and day each was checked on."""
+    from tinyseg.cuda import VERIFIED
+
+    names = ", ".join(f"`{name}`" for name in VERIFIED) + (" alone" if len(VERIFIED) == 1 else "")
+    checks = "; ".join(f"{' '.join(r['gpu'].split(',')[0].split()[:2])} on {r['date']}" for r in VERIFIED.values())
+    return f"{names} (checked on an {checks})"
+
+
 MEASURED: dict[str, Callable[[], str]] = {
     "prior_dice.phantom": lambda: _baseline("phantom", "prior_only"),
     "prior_dice.ddsm_bcrp": lambda: _baseline("ddsm_bcrp", "prior_only"),
@@ -54,6 +70,8 @@ MEASURED: dict[str, Callable[[], str]] = {
     "gpu_100_epochs": _gpu_epochs,
     "gpu_step_ratios": _gpu_step_ratios,
     "launch_cut": _launch_cut,
+    "fcn_parameters_millions": _fcn_parameters,
+    "verified_fast_paths": _verified_fast_paths,
 }
 
 

@@ -52,5 +52,11 @@ def test_measured_values_are_the_committed_results() -> None:
         f"Dice {table['baselines']['prior_only']['dice_pooled']:.3f}."
     run = json.loads((ROOT / "benchmarks" / "results" / "epochs_gpu_run2.json").read_text())
     assert md.fill("<!--measured:gpu_100_epochs-->") == f"{run['seconds_total']:.0f} s"
+    from tinyseg.cuda import VERIFIED
+    from tinyseg.models import build_model
+
+    n = sum(p.data.size for p in build_model("fcn").parameters())
+    assert md.fill("<!-- measured:fcn_parameters_millions -->") == f"{n / 1e6:.1f}"
+    assert all(f"`{name}`" in md.fill("<!-- measured:verified_fast_paths -->") for name in VERIFIED)
     with pytest.raises(KeyError, match="unknown key"):
         md.fill("<!-- measured:no_such_number -->")
