@@ -120,20 +120,25 @@ finding(2, f"fusion by hand vs MultiScaleFCN: max |Δ| = {np.abs(fuse_by_hand(zs
 # Which input pixels move the centre logit of each FCN at all.
 
 # %%
-fig, axes = plt.subplots(1, 4, figsize=(7.0, 2.2))
-measured = []
-for ax, (name, fcn) in zip(axes, zip(FCN_CONFIGS, model.fcns)):
+fig, axes = plt.subplots(1, 4, figsize=(7.6, 2.3), layout="constrained")
+measured, logs = [], []
+for name, fcn in zip(FCN_CONFIGS, model.fcns):
     img = ts.Tensor(x[:1], requires_grad=True)
     z = fcn(img)
     z[:, 1, 20, 20].sum().backward()
     support = np.abs(img.grad[0, 0]) > 0
     rows = np.flatnonzero(support.any(axis=1))
     measured.append(int(rows.max() - rows.min() + 1))
-    ax.imshow(np.log10(np.abs(img.grad[0, 0]) + 1e-12), cmap="viridis")
-    ax.set_title(f"{name}: k1 = {FCN_CONFIGS[name][1]}, field {measured[-1]} px", fontsize=8)
+    logs.append(np.log10(np.abs(img.grad[0, 0]) + 1e-12))  # -12: no dependence at all
+lo, hi = min(g.min() for g in logs), max(g.max() for g in logs)  # one colour scale for all
+for ax, name, g, field in zip(axes, FCN_CONFIGS, logs, measured):
+    im = ax.imshow(g, cmap="viridis", vmin=lo, vmax=hi)
+    ax.set_title(f"{name}: k1 = {FCN_CONFIGS[name][1]}, field {field} px", fontsize=8)
     ax.set_xticks([]), ax.set_yticks([])
+bar = fig.colorbar(im, ax=axes, shrink=0.85)
+bar.set_label("log10 |∂ logit / ∂ I|", fontsize=8)
+bar.ax.tick_params(labelsize=7)
 fig.suptitle("log10 |∂ logit(20, 20) / ∂ I|, untrained FCNs, random input", fontsize=9)
-fig.tight_layout()
 show_figure(savefig(fig, args.out / "05_receptive_fields.png", dpi=200))
 plt.close(fig)
 finding(3, f"measured support of the image gradient (rows): {measured} (expected: the computed fields "
