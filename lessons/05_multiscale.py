@@ -130,7 +130,7 @@ for name, fcn in zip(FCN_CONFIGS, model.fcns):
     rows = np.flatnonzero(support.any(axis=1))
     measured.append(int(rows.max() - rows.min() + 1))
     logs.append(np.log10(np.abs(img.grad[0, 0]) + 1e-12))  # -12: no dependence at all
-lo, hi = min(g.min() for g in logs), max(g.max() for g in logs)  # one colour scale for all
+lo, hi = min(g.min() for g in logs), max(g.max() for g in logs)  # one scale
 for ax, name, g, field in zip(axes, FCN_CONFIGS, logs, measured):
     im = ax.imshow(g, cmap="viridis", vmin=lo, vmax=hi)
     ax.set_title(f"{name}: k1 = {FCN_CONFIGS[name][1]}, field {field} px", fontsize=8)
