@@ -65,8 +65,11 @@ def _capsule_function(name: str, scalar: Any) -> Callable[..., None] | None:
         api.PyCapsule_GetName.restype, api.PyCapsule_GetName.argtypes = ctypes.c_char_p, [ctypes.py_object]
         api.PyCapsule_GetPointer.restype = ctypes.c_void_p
         api.PyCapsule_GetPointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
-        address = api.PyCapsule_GetPointer(capsule, api.PyCapsule_GetName(capsule))
+        signature_text = api.PyCapsule_GetName(capsule)  # the C signature, e.g. b"void (char *, int *, ..."
+        address = api.PyCapsule_GetPointer(capsule, signature_text)
     except (ImportError, AttributeError, KeyError, ValueError):  # no such interface: the wrapper
+        return None
+    if not signature_text.startswith(b"void (char *, int *,"):  # 32-bit ints, as declared below
         return None
     ptr, int_p, scalar_p = ctypes.c_void_p, ctypes.POINTER(ctypes.c_int), ctypes.POINTER(scalar)
     # symv(uplo, n, alpha, a, lda, x, incx, beta, y, incy)
