@@ -83,7 +83,7 @@ class KernelChunks:
             if i in keep:
                 self.kept[i] = ks
             elif self.cpu_dense:  # used: its array serves the next build
-                self.spare.append(ks[0].K.base if ks[0].K.base is not None else ks[0].K)
+                self.spare.append(ks[0].K.base)  # K is a view [:n] of the whole array (`_build`)
 
         if not self.cpu_dense:
             for i in order:
