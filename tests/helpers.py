@@ -83,14 +83,24 @@ NO_KERNEL = {  # cases of those ops where every fast path declines, and why (fas
 }
 
 
-def load_benchmark(name: str):  # noqa: ANN201
-    """``benchmarks/<name>.py`` as a module (the benchmarks are scripts, not part of the package)."""
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
+def load_script(path: str, name: str | None = None):  # noqa: ANN201
+    """The script at `path` (relative to the repository root) as a module named `name` (default:
+    its file name), registered in ``sys.modules`` (dataclasses look their module up there).
+
+    For the scripts the tests check that are not part of the package: benchmarks, tools, docs hooks.
+    """
+    file = Path(__file__).resolve().parents[1] / path
+    name = name or file.stem
+    spec = importlib.util.spec_from_file_location(name, file)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def load_benchmark(name: str):  # noqa: ANN201
+    """``benchmarks/<name>.py`` as a module (the benchmarks are scripts, not part of the package)."""
+    return load_script(f"benchmarks/{name}.py")
 
 
 # ---------------------------------------------------------------- one training step of a variant

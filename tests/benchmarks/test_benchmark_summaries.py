@@ -1,20 +1,16 @@
 """The scripts that turn benchmark JSON into the tables of benchmarks/RESULTS.md."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
+from helpers import load_benchmark  # tests/ is on sys.path (rootdir conftest)
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _load(name: str):  # noqa: ANN202
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+_load = load_benchmark
 
 
 def _row(variant: str, graph: str, threads: int, ts: float, torch: float, rss: float = 100.0) -> dict:

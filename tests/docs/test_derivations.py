@@ -2,12 +2,11 @@
 page links to the checks that prove it."""
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
+from helpers import load_script  # tests/ is on sys.path (rootdir conftest)
 
 import tinyseg as ts
 from tinyseg import functions as F
@@ -19,12 +18,8 @@ EXPECTED_PAGES = {"conv.md", "mean_field.md", "crf_backward.md", "image_gradient
 TEST_REF = re.compile(r"`(tests/(?:\w+/)?test_\w+\.py)::(test_\w+)`")
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location("derivation_numbers", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+def _load():  # noqa: ANN202
+    return load_script(str(SCRIPT.relative_to(ROOT)))
 
 
 def test_crf_example_fragment_is_current() -> None:

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from helpers import load_script  # tests/ is on sys.path (rootdir conftest)
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "tools" / "make_diagrams.py"
@@ -16,12 +16,8 @@ DOCS = ROOT / "docs"
 pytest.importorskip("matplotlib")
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location("make_diagrams", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+def _load():  # noqa: ANN202
+    return load_script(str(SCRIPT.relative_to(ROOT)))
 
 
 def _digests(folder: Path) -> dict[str, str]:

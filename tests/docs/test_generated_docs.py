@@ -3,23 +3,20 @@ an included file that tools/make_figures.py writes, and the lesson times on the 
 README come from one measured table."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from pathlib import Path
 
 import pytest
+from helpers import load_script  # tests/ is on sys.path (rootdir conftest)
 
 ROOT = Path(__file__).resolve().parents[2]
 LESSONS = sorted((ROOT / "lessons").glob("[0-9][0-9]_*.py"))
 OUTPUTS = ROOT / "docs" / "outputs"
 
 
-def _make_figures():
-    spec = importlib.util.spec_from_file_location("make_figures", ROOT / "tools" / "make_figures.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def _make_figures():  # noqa: ANN202
+    return load_script("tools/make_figures.py")
 
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=[p.stem for p in LESSONS])

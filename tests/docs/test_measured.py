@@ -3,24 +3,18 @@ MkDocs hook docs/hooks/measured.py (``<!-- measured:KEY -->``), never typed: eve
 file, every marker in the docs names a known key, and the values are the committed ones."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import load_script  # tests/ is on sys.path (rootdir conftest)
 
 ROOT = Path(__file__).resolve().parents[2]
-HOOK = ROOT / "docs" / "hooks" / "measured.py"
 
 
-def _hook():
-    spec = importlib.util.spec_from_file_location("measured", HOOK)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+def _hook():  # noqa: ANN202
+    return load_script("docs/hooks/measured.py")
 
 
 def test_measured_hook_is_configured() -> None:

@@ -3,22 +3,17 @@ the MkDocs hook docs/hooks/reading_time.py, never typed: the counting, where the
 that the hook is configured. The built pages are checked by tests/docs/test_docs_browser.py."""
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+from helpers import load_script  # tests/ is on sys.path (rootdir conftest)
+
 ROOT = Path(__file__).resolve().parents[2]
-HOOK = ROOT / "docs" / "hooks" / "reading_time.py"
 
 
-def _hook():
-    spec = importlib.util.spec_from_file_location("reading_time", HOOK)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+def _hook():  # noqa: ANN202
+    return load_script("docs/hooks/reading_time.py")
 
 
 def _page(uri: str) -> SimpleNamespace:

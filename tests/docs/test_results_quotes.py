@@ -5,9 +5,10 @@ per claim) and ``docs/results/<preset>/table2_compact.md`` from ``docs/results/*
 """
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
+
+from helpers import load_benchmark, load_script  # tests/ is on sys.path (rootdir conftest)
 
 ROOT = Path(__file__).resolve().parents[2]
 QUOTES = ROOT / "docs/outputs/table2_quotes.md"
@@ -18,10 +19,7 @@ FIXED = [f"{p}_{c}" for p in ("phantom", "ddsm_bcrp") for c in ("fcn_vs_prior", 
 
 
 def _tool():  # noqa: ANN202
-    spec = importlib.util.spec_from_file_location("make_results_quotes", ROOT / "tools/make_results_quotes.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("tools/make_results_quotes.py")
 
 
 def _sections() -> set[str]:
@@ -94,9 +92,7 @@ def test_benchmark_summaries_agree_with_the_full_tables() -> None:
 def test_cpu_summary_is_the_one_the_script_writes_from_the_committed_json() -> None:
     """The CPU summary block of RESULTS.md is `benchmarks/cpu_summary.py`'s output for the committed
     JSON files, and the full tables beside it are the ones `train_step.py --markdown` wrote."""
-    spec = importlib.util.spec_from_file_location("cpu_summary", ROOT / "benchmarks/cpu_summary.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_benchmark("cpu_summary")
     res = ROOT / "benchmarks/results/threads"
     run = res / "train_step_cpu_threads_scheduled.json"  # the summary is the latest idle run
     expected = tool.table(run, run, res / "train_step_cpu_threads_idle.json")  # with the run before

@@ -20,6 +20,7 @@ from contextlib import redirect_stdout
 from pathlib import Path
 
 import pytest
+from helpers import load_script  # tests/ is on sys.path (rootdir conftest)
 
 from tinyseg.utils import lesson_definitions
 
@@ -29,10 +30,7 @@ FINDING = re.compile(r"^\[(\d+)\] ", re.M)
 
 
 def _make_notebooks():  # noqa: ANN202
-    spec = importlib.util.spec_from_file_location("make_notebooks", ROOT / "tools" / "make_notebooks.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("tools/make_notebooks.py")
 
 
 def _notebook(lesson: Path, out: Path):  # noqa: ANN202
